@@ -1,0 +1,240 @@
+#!/usr/bin/env python
+"""neuron_importance vs Captum, measured side by side in one run.
+
+Prints a table of ratios with the machine and versions, and exits non-zero when a correctness check fails
+(never because a speed ratio misses its target). `--quick` uses small sizes for a CI smoke run.
+
+    python bench/benchmark.py            # the full run (about 6 minutes on a 2-core CPU)
+    python bench/benchmark.py --quick    # smoke run (about 1 minute)
+"""
+from __future__ import annotations
+import argparse, json, os, platform, subprocess, sys, threading, time, warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+warnings.filterwarnings("ignore")
+from neuron_importance.conductance import layer_conductance, neuron_conductance, total_conductance_reference
+from neuron_importance.models import random_googlenet
+
+MIXED = ["inception3a", "inception3b", "inception4a", "inception4b", "inception4c", "inception4d", "inception4e",
+         "inception5a", "inception5b"]
+failures: list[str] = []
+rows: list[tuple] = []
+
+
+def timed(f, repeat: int = 1):
+    "Best wall time of `repeat` calls of f, and its last result."
+    best, out = float("inf"), None
+    for _ in range(repeat):
+        t0 = time.perf_counter(); out = f(); best = min(best, time.perf_counter() - t0)
+    return best, out
+
+
+def check(ok: bool, what: str):
+    if not ok: failures.append(what)
+    return "ok" if ok else "FAILED"
+
+
+def rel(a, b) -> float: return ((a - b).abs().max() / b.abs().max().clamp_min(1e-30)).item()
+
+
+def report(item: str, ours: str, peer: str, ratio: str, target: str, note: str = ""):
+    rows.append((item, ours, peer, ratio, target, note)); print(f"  {item}: {ratio} ({note})", flush=True)
+
+
+def bench_layers(net, x, steps):
+    "All nine mixed layers: one call of ours vs Captum's LayerConductance once per layer."
+    from captum.attr import LayerConductance
+    t_ours, ours = timed(lambda: layer_conductance(net, x, MIXED, target=0, steps=steps, rule="left"))
+    mods = dict(net.named_modules())
+    t_captum, theirs = timed(lambda: {n: LayerConductance(net, mods[n]).attribute(x, target=0, n_steps=steps,
+                                                                                   method="riemann_trapezoid") for n in MIXED})
+    worst = max(rel(ours[n], theirs[n]) for n in MIXED)
+    report("9 GoogLeNet mixed layers, one call vs Captum per layer", f"{t_ours:.1f} s", f"{t_captum:.1f} s",
+           f"{t_captum / t_ours:.1f}x faster", ">= 8x", f"agreement {worst:.1e} {check(worst < 1e-4, 'layers vs Captum')}")
+
+
+def bench_one_layer(net, x, steps, layer="inception4d"):
+    "One layer: ours vs Captum, and ours vs the bare m+1 forward+backward passes of the model."
+    from captum.attr import LayerConductance
+    rows_per = max(1, (2**22) // x[0].numel())
+    def bare():
+        a = torch.linspace(0, 1, steps + 1)
+        for chunk in a.split(rows_per):
+            pts = (chunk.view(-1, 1, 1, 1) * x).requires_grad_()
+            torch.autograd.grad(net(pts)[:, 0].sum(), pts)
+    t_bare, _ = timed(bare, 2)
+    t_ours, ours = timed(lambda: layer_conductance(net, x, layer, target=0, steps=steps, rule="left"), 2)
+    t_captum, theirs = timed(lambda: LayerConductance(net, dict(net.named_modules())[layer]).attribute(
+        x, target=0, n_steps=steps, method="riemann_trapezoid"), 2)
+    err = rel(ours[layer], theirs)
+    report(f"one layer ({layer}) vs bare m+1 forward+backward", f"{t_ours:.2f} s", f"bare {t_bare:.2f} s",
+           f"{t_ours / t_bare:.2f}x the bare cost", "<= 1.1x", "")
+    report(f"one layer ({layer}) vs Captum", f"{t_ours:.2f} s", f"{t_captum:.2f} s", f"{t_ours / t_captum:.2f}x Captum's time",
+           "<= 1.0x", f"agreement {err:.1e} {check(err < 1e-4, 'one layer vs Captum')}")
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as f: return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def memory_probe(who: str, steps: int, size: int) -> float:
+    "Peak resident memory above the level before the call, in MB (run in a fresh process)."
+    from captum.attr import LayerConductance
+    net = random_googlenet(size=size, calibration_batches=2, batch=4)
+    x = torch.randn(1, 3, size, size)
+    peak, stop, base = [0], [False], _rss()
+    def sample():
+        while not stop[0]: peak[0] = max(peak[0], _rss()); time.sleep(0.002)
+    t = threading.Thread(target=sample); t.start()
+    try:
+        if who == "ours": layer_conductance(net, x, "inception4d", target=0, steps=steps)
+        else: LayerConductance(net, net.inception4d).attribute(x, target=0, n_steps=steps, method="riemann_trapezoid")
+    finally: stop[0] = True; t.join()
+    return (max(peak[0], _rss()) - base) / 2**20
+
+
+def bench_memory(size, steps_list):
+    out = {}
+    for who in ("ours", "captum"):
+        for m in steps_list:
+            r = subprocess.run([sys.executable, __file__, "--memory-probe", who, "--steps", str(m), "--size", str(size)],
+                               capture_output=True, text=True, timeout=600)
+            out[who, m] = float(r.stdout.strip().splitlines()[-1]) if r.returncode == 0 else float("nan")
+    ours = ", ".join(f"m={m}: {out['ours', m]:.0f} MB" for m in steps_list)
+    theirs = ", ".join(f"m={m}: {out['captum', m]:.0f} MB" for m in steps_list)
+    mid = steps_list[1]
+    report(f"peak memory vs steps (GoogLeNet {size}px, inception4d)", ours, theirs,
+           f"ours/Captum at m={mid}: {out['ours', mid] / out['captum', mid]:.2f}", "flat; <= 0.5x at m=64",
+           f"ours grows {out['ours', steps_list[-1]] / max(out['ours', steps_list[0]], 1):.1f}x from m={steps_list[0]} to {steps_list[-1]}")
+
+
+def bench_neurons(net, x, steps, k):
+    "Neuron conductance of k units: ours in one batched backward per chunk vs Captum's NeuronConductance once per unit."
+    from captum.attr import NeuronConductance
+    layer = "inception4d"
+    units = [(c, 1, 1) for c in range(k)]
+    t_ours, ours = timed(lambda: neuron_conductance(net, x, layer, units, target=0, steps=steps))
+    nc, n = NeuronConductance(net, net.inception4d), steps + 1
+    # Captum's trapezoid step weights sum to (n-1)/n: rescale to the integral (see nbs/04_measures)
+    t_captum, theirs = timed(lambda: torch.stack([nc.attribute(x, neuron_selector=u, target=0, n_steps=n,
+                                                               method="riemann_trapezoid") for u in units], 1) * n / (n - 1))
+    err = rel(ours, theirs)
+    report(f"neuron conductance, {k} units of {layer}", f"{t_ours:.1f} s", f"{t_captum:.1f} s",
+           f"{t_captum / t_ours:.1f}x faster", ">= 10x", f"agreement {err:.1e} {check(err < 1e-3, 'neurons vs Captum')}")
+
+
+def bench_convergence():
+    "Completeness error vs passes on a trained model: our two rules vs Captum's default (Gauss-Legendre, 50 steps)."
+    from captum.attr import LayerConductance
+    from neuron_importance.cli import train_demo_model, bars_dataset
+    model, acc = train_demo_model(show_progress=False)
+    x, _ = bars_dataset(16, seed=123)
+    layer = "relu2"
+    with torch.no_grad(): target = model(x).argmax(1)
+    diff = None
+    def captum_gap(n, method):
+        nonlocal diff
+        r = LayerConductance(model, model.relu2).attribute(x, target=target, n_steps=n, method=method)
+        if diff is None: diff = layer_conductance(model, x, layer, target=target, steps=1).output_diff
+        return ((r.flatten(1).sum(1) - diff).abs() / diff.abs()).max().item()
+    captum50 = captum_gap(50, "gausslegendre")
+    ours = {rule: {m: layer_conductance(model, x, layer, target=target, steps=m, rule=rule).relative_delta()[layer].max().item()
+                   for m in (1, 2, 3, 4, 5, 6, 8, 12, 16, 32, 64)} for rule in ("trapezoid", "left")}
+    need = min([m for m, e in ours["trapezoid"].items() if e <= captum50], default=None)
+    passes = (need + 1) if need else float("nan")
+    adaptive = layer_conductance(model, x, layer, target=target, steps=4, tol=captum50, max_steps=256)
+    curve = ", ".join(f"{m + 1}:{e:.1e}" for m, e in ours["trapezoid"].items())
+    left = ", ".join(f"{m + 1}:{e:.1e}" for m, e in ours["left"].items())
+    report("passes to reach Captum's default error (trained demo CNN, relu2)",
+           f"uniform trapezoid {passes} passes; adaptive {adaptive.passes} passes in all",
+           f"51 passes, gap {captum50:.1e}", f"{passes / 51:.3f} (uniform), {adaptive.passes / 51:.3f} (adaptive) of Captum's passes", "<= 1/8",
+           f"trained acc {acc:.3f}; trapezoid passes:gap {curve}; left {left}")
+
+
+def bench_headline(widths, steps):
+    "'Total conductance did not scale': neuron IG vs the per-unit paper-exact formula for a whole layer, as it widens."
+    times = []
+    for w in widths:
+        torch.manual_seed(0)
+        mlp = nn.Sequential(nn.Linear(64, w), nn.Tanh(), nn.Linear(w, 10)).eval()
+        x = torch.randn(4, 64)
+        t_nig, nig = timed(lambda: layer_conductance(mlp, x, "1", target=0, steps=steps))
+        t_ref, ref = timed(lambda: total_conductance_reference(mlp, x, "1", target=0, steps=steps))
+        check(rel(ref.float(), nig["1"]) < 0.01, f"paper-exact vs neuron IG at width {w}")
+        times.append((w, t_nig, t_ref))
+    report("neuron IG vs paper-exact formula, whole layer", ", ".join(f"{w}: {a * 1e3:.0f} ms" for w, a, _ in times),
+           ", ".join(f"{w}: {b:.1f} s" for w, _, b in times), ", ".join(f"{w}: {b / a:.0f}x" for w, a, b in times),
+           "gap grows with width", f"MLP 64 -> width -> 10, {steps} steps, 4 examples")
+
+
+def textcnn():
+    class TextCNN(nn.Module):
+        def __init__(self, vocab=2000, dim=50, filters=64, widths=(3, 4, 5, 6)):
+            super().__init__()
+            self.embedding = nn.Embedding(vocab, dim)
+            self.convs = nn.ModuleList(nn.Conv1d(dim, filters, w) for w in widths)
+            self.pooled = nn.Identity()
+            self.dense, self.heads = nn.Sequential(nn.Linear(filters * len(widths), 10), nn.ReLU()), nn.Linear(10, 2)
+        def forward(self, ids):
+            e = self.embedding(ids).transpose(1, 2)
+            return self.heads(self.dense(self.pooled(torch.cat([c(e).relu().amax(2) for c in self.convs], 1))))
+    torch.manual_seed(0)
+    return TextCNN().eval()
+
+
+def bench_adaptive(cases, tol=0.01):
+    "Passes to reach a completeness tolerance: uniform grids (known steps, and the doubling search) vs adaptive points."
+    for label, model, x, layer, kw in cases:
+        uniform, searched = None, 0
+        for m in (4, 8, 16, 32, 64, 128, 256, 512):
+            searched += m + 1
+            if layer_conductance(model, x, layer, steps=m, **kw).relative_delta()[layer].max() <= tol: uniform = m; break
+        ad = layer_conductance(model, x, layer, steps=4, tol=tol, max_steps=512, **kw)
+        report(f"passes to {tol:.0%} completeness, {label}", f"adaptive {ad.passes} passes ({ad.steps} segments)",
+               f"uniform {uniform + 1 if uniform else '>513'} passes (search {searched})",
+               f"{(uniform + 1) / ad.passes:.2f}x" if uniform else "n/a", "report", "trapezoid rule, target 0")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="small sizes, for a CI smoke run")
+    p.add_argument("--json", type=Path, help="also write the table as JSON here")
+    p.add_argument("--memory-probe", choices=["ours", "captum"], help=argparse.SUPPRESS)
+    p.add_argument("--steps", type=int, default=64, help=argparse.SUPPRESS)
+    p.add_argument("--size", type=int, default=112, help=argparse.SUPPRESS)
+    a = p.parse_args()
+    if a.memory_probe: print(memory_probe(a.memory_probe, a.steps, a.size)); return
+    import captum, torchvision
+    size = 64 if a.quick else 224
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, {platform.processor() or platform.platform()}; "
+          f"device: {'cuda' if torch.cuda.is_available() else 'cpu'}")
+    print(f"torch {torch.__version__}, torchvision {torchvision.__version__}, captum {captum.__version__}, python {platform.python_version()}")
+    print(f"mode: {'quick' if a.quick else 'full'}; GoogLeNet with random calibrated weights at {size}x{size}, batch 1\n", flush=True)
+    t0 = time.perf_counter()
+    net = random_googlenet(size=size, calibration_batches=2, batch=4)
+    torch.manual_seed(1)
+    x = torch.randn(1, 3, size, size)
+    bench_layers(net, x, steps=8 if a.quick else 32)
+    bench_one_layer(net, x, steps=8 if a.quick else 32)
+    bench_memory(64 if a.quick else 112, [4, 16, 64] if a.quick else [16, 64, 256])
+    small = random_googlenet(size=64, calibration_batches=2, batch=4)
+    bench_neurons(small, torch.randn(1, 3, 64, 64), steps=4 if a.quick else 16, k=8 if a.quick else 64)
+    bench_convergence()
+    bench_headline([16, 64] if a.quick else [64, 256, 1024], steps=8 if a.quick else 16)
+    report("DeepLIFT vs conductance time", "n/a", "n/a", "n/a", "report", "DeepLIFT has not landed yet (issue 5)")
+    tc, ids = textcnn(), torch.randint(1, 2000, (4, 40))
+    bench_adaptive([(f"GoogLeNet {size}px inception4d", net, x, "inception4d", dict(target=0)),
+                    ("random text CNN (Kim-style, 4x64 filters), pooled layer", tc, ids, "pooled",
+                     dict(target=0, input_layer="embedding"))])
+    print(f"\n| measurement | ours | peer | ratio | target | notes |\n|---|---|---|---|---|---|")
+    for r in rows: print("| " + " | ".join(map(str, r)) + " |")
+    print(f"\ntotal {time.perf_counter() - t0:.0f} s; correctness checks: {'all passed' if not failures else 'FAILED: ' + '; '.join(failures)}")
+    if a.json: a.json.write_text(json.dumps(dict(rows=rows, failures=failures), indent=1))
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
