@@ -6,7 +6,7 @@
 from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Optional, Sequence, Union
-import operator, warnings
+import itertools, operator, warnings
 
 import torch
 from torch import nn, Tensor
@@ -15,8 +15,8 @@ from .core import LayerSpec, TargetSpec, prepare, preserved_state, check_steps, 
 from .paths import RULES, check_rule, path_alphas, point_weights, segment_sum, walk_path, default_rows
 
 # %% auto #0
-__all__ = ['per_channel', 'completeness_gap', 'AttributionResult', 'add_segments', 'refine_alphas', 'layer_conductance',
-           'neuron_conductance', 'total_conductance_reference']
+__all__ = ['per_channel', 'completeness_gap', 'relative_gap', 'AttributionResult', 'add_segments', 'refine_alphas',
+           'layer_conductance', 'neuron_conductance', 'total_conductance_reference']
 
 # %% ../nbs/02_conductance.ipynb #9b774d80
 def per_channel(scores: Tensor) -> Tensor:
@@ -27,6 +27,10 @@ def per_channel(scores: Tensor) -> Tensor:
 def completeness_gap(scores: Tensor, output_diff: Tensor) -> Tensor:
     "Sum of a layer's scores per example minus `F(x) - F(x')`: zero when completeness holds."
     return scores.flatten(1).sum(1) - output_diff.to(scores.dtype)
+
+def relative_gap(delta: Tensor, output_diff: Tensor) -> Tensor:
+    "|delta| / |F(x) - F(x')| per example (the difference clamped away from zero)."
+    return delta.abs() / output_diff.abs().clamp_min(1e-12).to(delta.dtype)
 
 @dataclass
 class AttributionResult:
@@ -48,8 +52,7 @@ class AttributionResult:
     def relative_delta(self) -> dict:
         "Per layer, |delta| / |F(x) - F(x')| per example."
         if self.delta is None: raise ValueError(f"{self.method} scores are not shares of F(x) - F(x'): no completeness gap.")
-        scale = self.output_diff.abs().clamp_min(1e-12)
-        return {k: d.abs() / scale.to(d.dtype) for k, d in self.delta.items()}
+        return {k: relative_gap(d, self.output_diff) for k, d in self.delta.items()}
 
     def per_channel(self) -> AttributionResult:
         "The same result with conv feature maps summed over positions into per-filter scores `(N, C)`."
@@ -151,8 +154,7 @@ def refine_alphas(alphas: Tensor, # current path points, increasing, both ends i
 
 def _worst_gap(scores: dict, output_diff: Tensor) -> float:
     "The largest relative completeness gap over layers and examples."
-    return max((completeness_gap(v, output_diff).abs() / output_diff.abs().clamp_min(1e-12).to(v.dtype)).max().item()
-               for v in scores.values())
+    return max(relative_gap(completeness_gap(v, output_diff), output_diff).max().item() for v in scores.values())
 
 def layer_conductance(model: nn.Module, # the model; left exactly as it was
                       inputs: Tensor, # (N, ...) inputs (token ids when `input_layer` is set)
@@ -178,17 +180,15 @@ def layer_conductance(model: nn.Module, # the model; left exactly as it was
         while True:
             scores, indicator = _conductance_scores(problem, alphas, rule, batch_size, autocast, tol is not None, progress)
             passes += len(alphas)
-            if tol is None or len(alphas) - 1 >= max_steps: break
+            if tol is None: break
             gap = _worst_gap(scores, problem.output_diff)
-            if gap <= tol: break
+            if gap <= tol or len(alphas) - 1 >= max_steps: break
             alphas = refine_alphas(alphas, indicator, max_points=max_steps + 1)
+    if tol is not None and gap > tol:
+        warnings.warn(f"Completeness gap {gap:.3g} is above tol={tol} at max_steps={max_steps}; raise max_steps.")
     diff = problem.output_diff
-    result = AttributionResult(scores, diff, {k: completeness_gap(v, diff) for k, v in scores.items()},
-                               "conductance", len(alphas) - 1, rule, passes, alphas if tol is not None else None)
-    if tol is not None and _worst_gap(scores, diff) > tol:
-        warnings.warn(f"Completeness gap {_worst_gap(scores, diff):.3g} is above tol={tol} at max_steps={max_steps}; "
-                      "raise max_steps.")
-    return result
+    return AttributionResult(scores, diff, {k: completeness_gap(v, diff) for k, v in scores.items()},
+                             "conductance", len(alphas) - 1, rule, passes, alphas if tol is not None else None)
 
 # %% ../nbs/02_conductance.ipynb #828f0b16
 def _as_units(neurons) -> list:
@@ -258,8 +258,7 @@ def neuron_conductance(model: nn.Module, # the model; left exactly as it was
                 masks = _unit_masks(tuple(y.shape[1:]), neurons, by_channel, g.dtype, g.device)
                 total = torch.zeros(len(masks), *problem.start.shape, dtype=_accumulator_dtype(g), device=g.device)
             dx = _batched_vjp(y, chunk.points, masks[:, None] * g.detach()[None])           # (K, c*n, *path)
-            w = weights[chunk.points_index].to(dx.dtype).view(1, -1, 1, *[1] * (dx.dim() - 2))
-            total[:, chunk.examples] += (dx.reshape(len(masks), chunk.n_points, -1, *dx.shape[2:]) * w).sum(1).to(total.dtype)
+            total[:, chunk.examples] += chunk.weighted_sum(dx, weights, lead=1).to(total.dtype)
             del chunk, dx
     return (total * (problem.start - problem.baselines)[None].to(total.dtype)).transpose(0, 1)
 
@@ -289,7 +288,7 @@ def total_conductance_reference(model: nn.Module, inputs: Tensor, layer: LayerSp
                     g = torch.zeros_like(y) if g is None else g
                     if unit_list is None:
                         unit_list = [_unit_index(u, y.dim() - 1, tuple(y.shape[1:]), "unit") for u in _as_units(units)] if units is not None else \
-                                    [tuple(int(i) for i in u) for u in torch.cartesian_prod(*[torch.arange(s) for s in y.shape[1:]]).reshape(len(y[0].flatten()), -1)]
+                                    list(itertools.product(*map(range, y.shape[1:])))
                         total = torch.zeros(len(xk), len(unit_list), dtype=torch.float64)
                     for j, u in enumerate(unit_list):
                         (dydx,) = torch.autograd.grad(y[(slice(None), *u)].sum(), xk, retain_graph=True, allow_unused=True)

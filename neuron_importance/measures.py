@@ -22,13 +22,11 @@ def _weighted_layer_sums(problem: Problem, alphas: Tensor, weights: Tensor, batc
     "Per layer, sum over path points of weight * (value, grad or value*grad) at the point, chunk by chunk."
     out = {}
     for chunk in walk_path(problem, alphas, batch_size, with_grads=what != "value"):
-        w = weights[chunk.points_index]
         for name in problem.layers:
             y = chunk.values[name].detach()
             t = {"value": lambda: y, "grad": lambda: chunk.grads[name], "grad_x_value": lambda: y * chunk.grads[name]}[what]()
-            t = chunk.split(t)
-            if name not in out: out[name] = torch.zeros(len(problem.start), *t.shape[2:], dtype=_accumulator_dtype(t), device=t.device)
-            out[name][chunk.examples] += (t * w.to(t.dtype).view(-1, *[1] * (t.dim() - 1))).sum(0).to(out[name].dtype)
+            if name not in out: out[name] = torch.zeros(len(problem.start), *t.shape[1:], dtype=_accumulator_dtype(t), device=t.device)
+            out[name][chunk.examples] += chunk.weighted_sum(t, weights).to(out[name].dtype)
     return out
 
 def _measure(model, inputs, layers, target, baselines, batch_size, input_layer, attribute_to, what, method,

@@ -75,6 +75,14 @@ class PathChunk:
         "View rows `(c*n, ...)` as `(c, n, ...)`: points first, then examples."
         return t.reshape(self.n_points, -1, *t.shape[1:])
 
+    def weighted_sum(self, t: Tensor, # (*lead, c*n, ...): a value per row, after `lead` leading dims
+                     weights: Tensor, # one quadrature weight per path point of the whole path
+                     lead: int = 0) -> Tensor: # (*lead, n, ...)
+        "Sum the rows of `t` over this chunk's points, each point weighted by its quadrature weight."
+        t = t.reshape(*t.shape[:lead], self.n_points, -1, *t.shape[lead + 1:])
+        w = weights[self.points_index].to(t.dtype).view(*[1] * lead, -1, *[1] * (t.dim() - lead - 1))
+        return (t * w).sum(lead)
+
 def _layer_grads(f: Tensor, values: dict, retain_graph: bool, points: Optional[Tensor] = None) -> tuple:
     "dF/dy for every recorded layer (and dF/dx at `points`, if given) from one backward pass; zeros where F does not depend on them."
     targets = list(values.values()) + ([points] if points is not None else [])
@@ -134,7 +142,6 @@ def walk_path(problem: Problem, # from `neuron_importance.core.prepare`
                 idx = slice(p0, min(len(alphas), p0 + per_chunk))
                 a = alphas[idx].to(x.dtype).view(-1, *[1] * x.dim())
                 points = torch.lerp(x0.expand(len(a), *x.shape), x.expand(len(a), *x.shape), a).reshape(-1, *x.shape[1:])
-                rec.reset()
                 if calibrate: torch.cuda.reset_peak_memory_stats(start.device); used = torch.cuda.memory_allocated(start.device)
                 with torch.enable_grad():
                     points.requires_grad_(True)
