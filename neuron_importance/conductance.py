@@ -12,7 +12,7 @@ import torch
 from torch import nn, Tensor
 
 from .core import LayerSpec, TargetSpec, prepare, preserved_state, check_steps, Problem
-from .paths import RULES, check_rule, path_alphas, point_weights, segment_sum, walk_path, default_rows
+from .paths import RULES, check_rule, path_alphas, point_weights, segment_sum, walk_path, default_rows, PathChunk
 
 # %% auto #0
 __all__ = ['per_channel', 'completeness_gap', 'relative_gap', 'AttributionResult', 'add_segments', 'refine_alphas',
@@ -122,7 +122,7 @@ def _conductance_scores(problem: Problem, alphas: Tensor, rule: str, batch_size:
     "Sum each layer's path segments chunk by chunk; with `indicator`, also each segment's error indicator (worst over layers and examples)."
     scores, carry = {}, {}
     seg_indicator = torch.zeros(len(alphas) - 1, dtype=torch.float64, device=alphas.device) if indicator else None
-    scale = problem.output_diff.abs().clamp_min(1e-12).to(alphas.device)
+    scale = problem.output_diff.abs().clamp_min(1e-12).to(alphas.device) if indicator else None
     for chunk in walk_path(problem, alphas, batch_size, autocast=autocast, progress=progress):
         first_segment = max(chunk.points_index.start - 1, 0)
         for name in problem.layers:
@@ -175,7 +175,8 @@ def layer_conductance(model: nn.Module, # the model; left exactly as it was
     check_steps(steps); check_rule(rule)
     if tol is not None and not tol > 0: raise ValueError(f"tol must be a positive number, got {tol!r}.")
     with preserved_state(model):
-        problem = prepare(model, inputs, layers, target, baselines, input_layer, attribute_to)
+        problem = prepare(model, inputs, layers, target, baselines, input_layer, attribute_to,
+                          probe_baseline=tol is not None)   # without tol, F(x') is the path's first point
         alphas, passes = path_alphas(steps, torch.float64, problem.start.device), 0
         while True:
             scores, indicator = _conductance_scores(problem, alphas, rule, batch_size, autocast, tol is not None, progress)
@@ -217,15 +218,25 @@ def _unit_masks(unit_shape: tuple, neurons: list, by_channel: bool, dtype, devic
         masks[(k, *idx)] = 1
     return masks
 
-def _batched_vjp(y: Tensor, x: Tensor, vs: Tensor) -> Tensor:
-    "dy/dx^T v for each v in `vs` (K, *y.shape), in one batched backward; zeros where y does not depend on x."
-    try:
-        (g,) = torch.autograd.grad(y, x, grad_outputs=vs, is_grads_batched=True, retain_graph=True, allow_unused=True)
-    except RuntimeError as e:
-        warnings.warn(f"Batched backward failed ({str(e).splitlines()[0]}); falling back to one backward per unit.")
-        parts = [torch.autograd.grad(y, x, grad_outputs=v, retain_graph=True, allow_unused=True)[0] for v in vs]
-        g = None if parts[0] is None else torch.stack(parts)
-    return torch.zeros(len(vs), *x.shape, dtype=x.dtype, device=x.device) if g is None else g
+def _vjp(y: Tensor, x: Tensor, v: Tensor, batched: bool = False) -> Tensor:
+    "(dy/dx)^T v (for each v along dim 0 of `v` when `batched`), zeros where y does not depend on x."
+    (g,) = torch.autograd.grad(y, x, grad_outputs=v, is_grads_batched=batched, retain_graph=True, allow_unused=True)
+    return torch.zeros(*v.shape[:batched], *x.shape, dtype=x.dtype, device=x.device) if g is None else g
+
+def _unit_vjp_sums(y: Tensor, # (c*n, *unit) a layer's recorded values for one chunk
+                   chunk: PathChunk, # the chunk (its points must be differentiable)
+                   masks: Tensor, # (K, *unit): unit k's vector-Jacobian product uses masks[k] * g
+                   g: Tensor, # (c*n, *unit): dF/dy at the chunk's points
+                   weights: Tensor, # the path's point weights
+                   batched: bool, # one batched backward (`is_grads_batched`) or one backward per unit
+                  ) -> Tensor: # (K, n, *path): sum over the chunk's points of w_k (dy/dx)^T (masks[k] * dF/dy)
+    "Weighted sums over a chunk's points of each unit's dF/dy dy/dx, by one batched backward or one backward per unit."
+    g = g.detach()
+    if batched:
+        try: return chunk.weighted_sum(_vjp(y, chunk.points, masks[:, None] * g[None], batched=True), weights, lead=1)
+        except RuntimeError as e:
+            warnings.warn(f"Batched backward failed ({str(e).splitlines()[0]}); falling back to one backward per unit.")
+    return torch.stack([chunk.weighted_sum(_vjp(y, chunk.points, m * g), weights) for m in masks])
 
 def neuron_conductance(model: nn.Module, # the model; left exactly as it was
                        inputs: Tensor, # (N, ...) inputs (token ids when `input_layer` is set)
@@ -241,25 +252,27 @@ def neuron_conductance(model: nn.Module, # the model; left exactly as it was
                        attribute_to: str = "output", # units of the layer's "output" or its "input"
                        autocast: Optional[torch.dtype] = None, # forward passes under autocast (sums stay in float32)
                        progress: bool = False, # show a progress bar over the path points
+                       batched_backward: Optional[bool] = None, # K units in one batched backward; None: on CUDA only
                       ) -> Tensor: # (N, K, *path_shape): conductance of each input feature through each unit
-    "Dhamdhere's per-input conductance through each of K units, all K in one batched backward per chunk."
+    "Dhamdhere's per-input conductance through each of K units, from one walk along the path."
     check_steps(steps); check_rule(rule)
     neurons = _as_units(neurons)
     with preserved_state(model):
-        problem = prepare(model, inputs, layer, target, baselines, input_layer, attribute_to)
+        problem = prepare(model, inputs, layer, target, baselines, input_layer, attribute_to, probe_baseline=False)
         name = next(iter(problem.layers))
-        rows = batch_size or default_rows(problem.start, multiplier=max(1, len(neurons)))
+        batched = problem.start.is_cuda if batched_backward is None else batched_backward
+        rows = batch_size or default_rows(problem.start, multiplier=max(1, len(neurons)) if batched else 1)
         alphas = path_alphas(steps, torch.float64, problem.start.device)
         weights = point_weights(steps, rule, torch.float64, problem.start.device)
         total, masks = None, None
-        for chunk in walk_path(problem, alphas, rows, retain_graph=True, autocast=autocast, progress=progress):
+        for chunk in walk_path(problem, alphas, rows, retain_graph=True, points_grad=True, autocast=autocast,
+                               progress=progress):
             y, g = chunk.values[name], chunk.grads[name]
             if masks is None:
                 masks = _unit_masks(tuple(y.shape[1:]), neurons, by_channel, g.dtype, g.device)
                 total = torch.zeros(len(masks), *problem.start.shape, dtype=_accumulator_dtype(g), device=g.device)
-            dx = _batched_vjp(y, chunk.points, masks[:, None] * g.detach()[None])           # (K, c*n, *path)
-            total[:, chunk.examples] += chunk.weighted_sum(dx, weights, lead=1).to(total.dtype)
-            del chunk, dx
+            total[:, chunk.examples] += _unit_vjp_sums(y, chunk, masks, g, weights, batched).to(total.dtype)
+            del chunk
     return (total * (problem.start - problem.baselines)[None].to(total.dtype)).transpose(0, 1)
 
 # %% ../nbs/02_conductance.ipynb #a58a17d3

@@ -240,12 +240,22 @@ class Problem:
     layers: dict                 # layer name -> module
     target: Target               # output rows -> scalar F per row
     f_input: Tensor              # F(x), (N,)
-    f_baseline: Tensor           # F(x'), (N,)
+    f_baseline: Optional[Tensor] # F(x'), (N,); None until a walk from alpha = 0 fills it in
     attribute_to: str = "output"
     input_layer: Optional[tuple] = None
 
     @property
-    def output_diff(self) -> Tensor: return self.f_input - self.f_baseline
+    def output_diff(self) -> Tensor:
+        "F(x) - F(x') per example."
+        if self.f_baseline is None:
+            raise RuntimeError("F(x') is not known yet: walk the path from alpha = 0 or call prepare(probe_baseline=True).")
+        return self.f_input - self.f_baseline
+
+    def baseline_output(self) -> Tensor:
+        "F at the baselines from one forward pass, nothing recorded."
+        rec = self.recorder()
+        rec.record = False
+        with rec, torch.no_grad(): return self.target(self.forward(rec, self.baselines, 1)).detach()
 
     def recorder(self) -> LayerRecorder:
         "A fresh recorder for this problem's layers."
@@ -259,8 +269,10 @@ class Problem:
         finally: rec.replacement = None
 
 def prepare(model: nn.Module, inputs: Tensor, layers, target: TargetSpec = None, baselines=None,
-            input_layer: Optional[LayerSpec] = None, attribute_to: str = "output") -> Problem:
-    "Validate an attribution request and compute F at the inputs and the baselines."
+            input_layer: Optional[LayerSpec] = None, attribute_to: str = "output",
+            probe_baseline: bool = True, # compute F(x') now; False leaves it to the path walk (its point at alpha = 0)
+           ) -> Problem:
+    "Validate an attribution request and compute F at the inputs (and, with `probe_baseline`, at the baselines)."
     if not isinstance(inputs, Tensor): raise ValueError(f"inputs must be a tensor, not {type(inputs).__name__}.")
     if inputs.dim() == 0: raise ValueError("inputs must have a batch dimension: shape (N, ...).")
     if input_layer is None and not inputs.is_floating_point():
@@ -282,5 +294,5 @@ def prepare(model: nn.Module, inputs: Tensor, layers, target: TargetSpec = None,
         problem = Problem(model, inputs, start, base, layer_map, resolve_target(target, out_x),
                           None, None, attribute_to, inp)
         problem.f_input = problem.target(out_x).detach()
-        problem.f_baseline = problem.target(problem.forward(rec, base, 1)).detach()
+    if probe_baseline: problem.f_baseline = problem.baseline_output()
     return problem

@@ -14,7 +14,7 @@ from torch import nn, Tensor
 from .core import LayerSpec, TargetSpec, prepare, preserved_state, check_steps, Problem
 from .paths import RULES, check_rule, path_alphas, point_weights, walk_path, default_rows
 from .conductance import (layer_conductance, total_conductance_reference, add_segments,
-                                          _batched_vjp, _unit_masks, _accumulator_dtype)
+                                          _unit_vjp_sums, _unit_masks, _accumulator_dtype)
 
 # %% auto #0
 __all__ = ['Check', 'EquivalenceReport', 'check_equivalence', 'Convergence', 'steps_for_completeness']
@@ -84,7 +84,7 @@ def _path_integrals(problem: Problem, name: str, steps: int, rule: str, units: l
                     progress: bool = False) -> dict:
     "One walk: neuron IG of every unit, the input-gradient flow through the layer, input IG, and neuron conductance of `units`."
     n = len(problem.start)
-    rows = batch_size or default_rows(problem.start, multiplier=len(units) + 2)
+    rows = batch_size or default_rows(problem.start, multiplier=(len(units) + 2) if problem.start.is_cuda else 2)
     alphas = path_alphas(steps, torch.float64, problem.start.device)
     weights = point_weights(steps, rule, torch.float64, problem.start.device)
     nig, carry, masks, flow, ig, nc = {}, {}, None, None, None, None
@@ -95,11 +95,11 @@ def _path_integrals(problem: Problem, name: str, steps: int, rule: str, units: l
             masks = _unit_masks(tuple(y.shape[1:]), units, False, g.dtype, g.device)
             acc = lambda k: torch.zeros(k, *problem.start.shape, dtype=_accumulator_dtype(g), device=g.device)
             flow, ig, nc = acc(1), acc(1), acc(len(units))
-        dx = _batched_vjp(y, chunk.points, torch.cat([g.detach()[None], masks[:, None] * g.detach()[None]]))
-        flow[:, chunk.examples] += chunk.weighted_sum(dx[:1], weights, lead=1).to(flow.dtype)
-        nc[:, chunk.examples] += chunk.weighted_sum(dx[1:], weights, lead=1).to(nc.dtype)
+        sums = _unit_vjp_sums(y, chunk, torch.cat([torch.ones_like(masks[:1]), masks]), g, weights, chunk.points.is_cuda)
+        flow[:, chunk.examples] += sums[:1].to(flow.dtype)
+        nc[:, chunk.examples] += sums[1:].to(nc.dtype)
         ig[:, chunk.examples] += chunk.weighted_sum(chunk.input_grad.detach()[None], weights, lead=1).to(ig.dtype)
-        del chunk, dx
+        del chunk, sums
     diff = (problem.start - problem.baselines)[None].to(flow.dtype)
     return dict(nig=nig[name], flow=(flow * diff)[0], ig=(ig * diff)[0], nc=(nc * diff).transpose(0, 1))
 

@@ -4,18 +4,18 @@
 
 # %% ../nbs/01_paths.ipynb #d37018fd
 from __future__ import annotations
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Iterator, Optional
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from .core import Problem
 
 # %% auto #0
 __all__ = ['RULES', 'check_rule', 'path_alphas', 'point_weights', 'segment_sum', 'default_rows', 'PathChunk', 'rows_for_memory',
-           'walk_path']
+           'frozen_parameters', 'walk_path']
 
 # %% ../nbs/01_paths.ipynb #eff3341f
 RULES = ("trapezoid", "left")
@@ -62,7 +62,7 @@ class PathChunk:
     examples: slice      # which examples of the batch these rows belong to
     points_index: slice  # which path points (indices into the alphas)
     first: bool          # True for the first chunk of an example group (nothing to carry over)
-    points: Tensor       # (c*n, *path_shape) the interpolated points, differentiable
+    points: Tensor       # (c*n, *path_shape) the interpolated points (differentiable with `input_grads` or `points_grad`)
     outputs: Tensor      # (c*n,) F at the points, detached
     values: dict         # layer name -> (c*n, *unit_shape) recorded values (live autograd nodes)
     grads: Optional[dict] # layer name -> dF/dy at the points, (c*n, *unit_shape); None without gradients
@@ -114,12 +114,26 @@ class _PointsBar:
         self.bar.update(self.done)
         if self.done >= self.bar.total: self.bar.on_iter_end()
 
+@contextmanager
+def frozen_parameters(model: nn.Module):
+    "Turn `requires_grad` off for every parameter of `model` while inside (no weight gradients are tracked), then turn it back on."
+    params = [p for p in model.parameters() if p.requires_grad]
+    for p in params: p.requires_grad_(False)
+    try: yield model
+    finally:
+        for p in params: p.requires_grad_(True)
+
+def _fill_baseline(problem: Problem, f: Tensor, n_points: int, examples: slice):
+    "Store F at the path's first point (alpha = 0, the baselines) as `problem.f_baseline` for `examples`."
+    problem.f_baseline[examples] = f.detach().reshape(n_points, -1)[0].to(problem.f_baseline.dtype)
+
 def walk_path(problem: Problem, # from `neuron_importance.core.prepare`
               alphas: Tensor, # path points in [0, 1], increasing
               batch_size: Optional[int] = None, # rows (examples x points) per pass; None: from free memory (CUDA) or input size
               with_grads: bool = True, # compute dF/dy for the recorded layers
               retain_graph: bool = False, # keep the graph alive for further backward passes on the chunk
               input_grads: bool = False, # also dF/dx at the points, from the same backward pass
+              points_grad: bool = False, # make the points differentiable, for the caller's own backward passes to them
               autocast: Optional[torch.dtype] = None, # run the forward pass under autocast (torch.bfloat16, torch.float16)
               progress: bool = False, # show a progress bar over the path points (fastprogress)
              ) -> Iterator[PathChunk]:
@@ -133,7 +147,10 @@ def walk_path(problem: Problem, # from `neuron_importance.core.prepare`
     per_chunk = 1 if calibrate else max(1, rows // group)
     amp = (lambda: torch.autocast(start.device.type, dtype=autocast)) if autocast else nullcontext
     bar = _PointsBar(len(alphas) * -(-n // group)) if progress else None
-    with problem.recorder() as rec:
+    fill = problem.f_baseline is None                     # F(x') comes from the path's first point, not a probe
+    if fill: problem.f_baseline = torch.empty_like(problem.f_input) if alphas[0] == 0 else problem.baseline_output()
+    fill = fill and alphas[0] == 0
+    with problem.recorder() as rec, frozen_parameters(problem.model):
         for e0 in range(0, n, group):
             ex = slice(e0, min(n, e0 + group))
             x, x0 = start[ex], base[ex]
@@ -144,8 +161,9 @@ def walk_path(problem: Problem, # from `neuron_importance.core.prepare`
                 points = torch.lerp(x0.expand(len(a), *x.shape), x.expand(len(a), *x.shape), a).reshape(-1, *x.shape[1:])
                 if calibrate: torch.cuda.reset_peak_memory_stats(start.device); used = torch.cuda.memory_allocated(start.device)
                 with torch.enable_grad():
-                    points.requires_grad_(True)
+                    points.requires_grad_(input_grads or points_grad)
                     with amp(): f = problem.target(problem.forward(rec, points, len(a), ex), ex)
+                    if fill and p0 == 0: _fill_baseline(problem, f, len(a), ex)
                     missing = [l for l in problem.layers if l not in rec.values]
                     if missing: raise ValueError(f"Layer(s) {missing} did not run in the forward pass: "
                                                  "choose layers the model's forward actually calls.")
