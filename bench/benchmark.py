@@ -123,19 +123,16 @@ def bench_neurons(label, net, x, layer, units, steps, **kw):
     t_ours, ours = timed(lambda: neuron_conductance(net, x, layer, units, steps=steps, **kw))
     mod, n = dict(net.named_modules())[layer], steps + 1
     nc = NeuronConductance(net, mod)
-    extra = dict(target=kw["target"])
+    def captum_loop(inp):
+        # Captum's trapezoid step weights sum to (n-1)/n: rescale to the integral (see nbs/04_measures)
+        return timed(lambda: torch.stack([nc.attribute(inp, neuron_selector=u, n_steps=n, method="riemann_trapezoid",
+                                                       target=kw["target"]) for u in units], 1) * n / (n - 1))
     if "input_layer" in kw:      # Captum's path runs in the embedding's output space: attribute to that layer's output
         from captum.attr import configure_interpretable_embedding_layer, remove_interpretable_embedding_layer
         emb = configure_interpretable_embedding_layer(net, kw["input_layer"])
-        try:
-            xe = emb.indices_to_embeddings(x)
-            t_captum, theirs = timed(lambda: torch.stack([nc.attribute(xe, neuron_selector=u, n_steps=n, method="riemann_trapezoid",
-                                                                       **extra) for u in units], 1) * n / (n - 1))
+        try: t_captum, theirs = captum_loop(emb.indices_to_embeddings(x))
         finally: remove_interpretable_embedding_layer(net, emb)
-    else:
-        # Captum's trapezoid step weights sum to (n-1)/n: rescale to the integral (see nbs/04_measures)
-        t_captum, theirs = timed(lambda: torch.stack([nc.attribute(x, neuron_selector=u, n_steps=n, method="riemann_trapezoid",
-                                                                   **extra) for u in units], 1) * n / (n - 1))
+    else: t_captum, theirs = captum_loop(x)
     err = rel(ours, theirs)
     ceiling = (t_captum / k) / max((t_ours - t_one) / (k - 1), 1e-9)
     report(f"neuron conductance, {k} units of {label}", f"{t_ours:.1f} s (1 unit: {t_one:.2f} s)", f"{t_captum:.1f} s",

@@ -122,14 +122,13 @@ def _conductance_scores(problem: Problem, alphas: Tensor, rule: str, batch_size:
     "Sum each layer's path segments chunk by chunk; with `indicator`, also each segment's error indicator (worst over layers and examples)."
     scores, carry = {}, {}
     seg_indicator = torch.zeros(len(alphas) - 1, dtype=torch.float64, device=alphas.device) if indicator else None
-    scale = problem.output_diff.abs().clamp_min(1e-12).to(alphas.device) if indicator else None
     for chunk in walk_path(problem, alphas, batch_size, autocast=autocast, progress=progress):
         first_segment = max(chunk.points_index.start - 1, 0)
         for name in problem.layers:
             est = add_segments(scores, carry, name, chunk, chunk.values[name], chunk.grads[name], rule,
                                len(problem.start), indicator)
             if est is not None:
-                worst = (est.abs() / scale[chunk.examples].to(est.dtype)).amax(1).double()
+                worst = relative_gap(est, problem.output_diff[chunk.examples].to(est.device)).amax(1).double()
                 seg = slice(first_segment, first_segment + len(est))
                 seg_indicator[seg] = torch.maximum(seg_indicator[seg], worst)
         del chunk                                          # free this chunk before the next one is computed

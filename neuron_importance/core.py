@@ -90,6 +90,12 @@ class LayerRecorder:
         "Forget the last forward pass."
         self.values, self.calls, self.start = {}, {}, None
 
+    def check_recorded(self):
+        "Raise a clear error when a layer to record did not run in the last forward pass."
+        missing = [l for l in self.layers if l not in self.values]
+        if missing: raise ValueError(f"Layer(s) {missing} did not run in the forward pass: "
+                                     "choose layers the model's forward actually calls.")
+
     def _count(self, name: str):
         self.calls[name] = self.calls.get(name, 0) + 1
         if self.calls[name] > 1:

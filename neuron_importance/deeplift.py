@@ -14,7 +14,7 @@ from torch.overrides import TorchFunctionMode
 
 from .core import LayerSpec, TargetSpec, prepare, preserved_state, Problem
 from .paths import frozen_parameters
-from .conductance import AttributionResult, completeness_gap, _unit_masks, _as_units, _vjp, _accumulator_dtype
+from .conductance import AttributionResult, completeness_gap, _unit_masks, _as_units, _vjp
 
 # %% auto #0
 __all__ = ['EPS', 'ELEMENTWISE', 'MAX_POOLS', 'SOFTMAXES', 'OWNERS', 'LINEAR', 'PRODUCTS', 'QUOTIENTS', 'EVAL_ONLY', 'CONSTANT',
@@ -49,18 +49,19 @@ def _split(t: Tensor, n: int) -> tuple:
                          f"{tuple(t.shape)}: the model must keep the batch in dimension 0 for its nonlinear ops.")
     return t[:n], t[n:]
 
+def _ratio(num: Tensor, den: Tensor, small: Tensor, fallback) -> Tensor:
+    "num / den, and `fallback` (a tensor or a number) where `small` marks a denominator too close to 0."
+    return torch.where(small, fallback, num / torch.where(small, torch.ones_like(den), den))
+
 def rescale_multiplier(x: Tensor, y: Tensor, fn: Callable, n: int, eps: float = EPS) -> Tensor:
     "DeepLIFT's Rescale rule for an elementwise `fn`: Delta y / Delta x, or the gradient at the midpoint where |Delta x| <= eps."
     (x1, x0), (y1, y0) = _split(x, n), _split(y, n)
-    dx, dy = x1 - x0, y1 - y0
-    small = dx.abs() <= eps
-    m = dy / torch.where(small, torch.ones_like(dx), dx)
-    if small.any():
-        with torch.enable_grad():
-            mid = (0.5 * (x1 + x0)).detach().requires_grad_()
-            (grad,) = torch.autograd.grad(fn(mid).sum(), mid)
-        m = torch.where(small, grad, m)
-    return m
+    small = (x1 - x0).abs() <= eps
+    if not small.any(): return (y1 - y0) / (x1 - x0)
+    with torch.enable_grad():
+        mid = (0.5 * (x1 + x0)).detach().requires_grad_()
+        (grad,) = torch.autograd.grad(fn(mid).sum(), mid)
+    return _ratio(y1 - y0, x1 - x0, small, grad)
 
 class _Rescale(torch.autograd.Function):
     "y = fn(x) on the doubled batch; the backward pass multiplies the input rows' gradient by the Rescale multiplier."
@@ -84,8 +85,7 @@ class _MaxPool(torch.autograd.Function):
         dy = y1 - y0
         win = torch.where(dy >= 0, i1, i0).flatten(2)
         dxw = (x1 - x0).flatten(2).gather(2, win).view_as(dy)
-        small = dxw.abs() <= EPS
-        ctx.m = torch.where(small, torch.ones_like(dy), dy / torch.where(small, torch.ones_like(dxw), dxw))
+        ctx.m = _ratio(dy, dxw, dxw.abs() <= EPS, 1.0)           # the gradient of a max w.r.t. its winner is 1
         ctx.win, ctx.n, ctx.in_shape = win, n, x1.shape
         return y
     @staticmethod
@@ -100,8 +100,7 @@ def _softmax_parts(x: Tensor, dim: int, n: int):
     z1, z0 = _split(x, n)
     c = torch.maximum(z1.amax(dim, keepdim=True), z0.amax(dim, keepdim=True))
     e1, e0 = (z1 - c).exp(), (z0 - c).exp()
-    dz, small = z1 - z0, (z1 - z0).abs() <= EPS
-    m_e = torch.where(small, (0.5 * (z1 + z0) - c).exp(), (e1 - e0) / torch.where(small, torch.ones_like(dz), dz))
+    m_e = _ratio(e1 - e0, z1 - z0, (z1 - z0).abs() <= EPS, (0.5 * (z1 + z0) - c).exp())
     return e1, e0, e1.sum(dim, keepdim=True), e0.sum(dim, keepdim=True), m_e
 
 class _Softmax(torch.autograd.Function):
@@ -113,8 +112,7 @@ class _Softmax(torch.autograd.Function):
         e1, e0, s1, s0, m_e = _softmax_parts(x, dim, n)
         ctx.dim, ctx.n, ctx.log, ctx.m_e = dim, n, log, m_e
         if log:
-            ds, small = s1 - s0, (s1 - s0).abs() <= EPS * s1.abs().clamp_min(1)
-            ctx.m_log = torch.where(small, 2 / (s1 + s0), (s1.log() - s0.log()) / torch.where(small, torch.ones_like(ds), ds))
+            ctx.m_log = _ratio(s1.log() - s0.log(), s1 - s0, (s1 - s0).abs() <= EPS * s1.abs().clamp_min(1), 2 / (s1 + s0))
         else: ctx.r_mean, ctx.e_mean, ctx.m_r = 0.5 * (1 / s1 + 1 / s0), 0.5 * (e1 + e0), -1 / (s1 * s0)
         return y
     @staticmethod
@@ -135,14 +133,17 @@ def _functions(name: str) -> list:
     "Every callable called `name` in torch.nn.functional, torch, Tensor and torch.special."
     return [f for f in (getattr(o, name, None) for o in OWNERS) if callable(f)]
 
-def _call_elementwise(func, outplace, args, kwargs, n):
-    "Apply the Rescale rule to an elementwise call, honouring in-place variants and `inplace=True`."
+def _inplace_position(f) -> Optional[int]:
+    "Position of the `inplace` parameter of `f` (None for builtins and functions without one); looked up once per function."
+    try: params = list(inspect.signature(f).parameters)
+    except (TypeError, ValueError): return None
+    return params.index("inplace") if "inplace" in params else None
+
+def _call_elementwise(func, outplace, pos, args, kwargs, n):
+    "Apply the Rescale rule to an elementwise call, honouring in-place variants and `inplace=True` (parameter `pos`)."
     x, rest, kw = args[0], args[1:], dict(kwargs)
     inplace = outplace is not func
-    try: params = inspect.signature(outplace).parameters
-    except (TypeError, ValueError): params = {}
-    if "inplace" in params:
-        pos = list(params).index("inplace")
+    if pos is not None:
         if len(args) > pos: inplace, rest = inplace or bool(args[pos]), args[1:pos] + args[pos + 1:]
         inplace = inplace or bool(kw.pop("inplace", False))
     y = _Rescale.apply(x, lambda t: outplace(t, *rest, **kw), n)
@@ -193,8 +194,10 @@ def _rule_table() -> dict:
     for name in ELEMENTWISE:
         for owner in OWNERS:
             out_f, in_f = getattr(owner, name, None), getattr(owner, name + "_", None)
-            if callable(out_f): table[out_f] = lambda func, a, k, n, o=out_f: _call_elementwise(func, o, a, k, n)
-            if callable(out_f) and callable(in_f): table[in_f] = lambda func, a, k, n, o=out_f: _call_elementwise(func, o, a, k, n)
+            if not callable(out_f): continue
+            handler = lambda func, a, k, n, o=out_f, p=_inplace_position(out_f): _call_elementwise(func, o, p, a, k, n)
+            table[out_f] = handler
+            if callable(in_f): table[in_f] = handler
     for name, pool in MAX_POOLS.items():
         for f in _functions(name): table[f] = lambda func, a, k, n, p=pool: _call_max_pool(func, p, a, k, n)
         for f in _functions(name + "_with_indices"):
@@ -269,8 +272,7 @@ def _deeplift_pass(problem: Problem, examples: slice) -> tuple:
     with problem.recorder() as rec, frozen_parameters(problem.model), torch.enable_grad():
         with DeepLiftMode(len(x)): out = problem.forward(rec, points, 2, examples)
         f = problem.target(out, examples)
-        missing = [l for l in problem.layers if l not in rec.values]
-        if missing: raise ValueError(f"Layer(s) {missing} did not run in the forward pass: choose layers the model's forward calls.")
+        rec.check_recorded()
         return points, f, dict(rec.values)
 
 def _groups(n: int, batch_size: Optional[int]):
@@ -292,8 +294,8 @@ def layer_deeplift(model: nn.Module, # the model; left exactly as it was
     with preserved_state(model):
         problem = prepare(model, inputs, layers, target, baselines, input_layer, attribute_to, probe_baseline=False)
         n = len(problem.start)
-        scores, problem.f_baseline = {}, torch.empty_like(problem.f_input)
-        for ex in _groups(n, batch_size):
+        scores, problem.f_baseline, groups = {}, torch.empty_like(problem.f_input), _groups(n, batch_size)
+        for ex in groups:
             points, f, values = _deeplift_pass(problem, ex)
             k = ex.stop - ex.start
             problem.f_input[ex], problem.f_baseline[ex] = f[:k].detach(), f[k:].detach()
@@ -304,7 +306,7 @@ def layer_deeplift(model: nn.Module, # the model; left exactly as it was
                 scores.setdefault(name, torch.zeros(n, *s.shape[1:], dtype=s.dtype, device=s.device))[ex] = s
     diff = problem.output_diff
     return AttributionResult(scores, diff, {k: completeness_gap(v, diff) for k, v in scores.items()}, "deeplift", None,
-                             "rescale", -(-n // (batch_size or n)))
+                             "rescale", len(groups))
 
 # %% ../nbs/05_deeplift.ipynb #bc683458
 def neuron_deeplift(model: nn.Module, # the model; left exactly as it was

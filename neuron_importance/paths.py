@@ -164,9 +164,7 @@ def walk_path(problem: Problem, # from `neuron_importance.core.prepare`
                     points.requires_grad_(input_grads or points_grad)
                     with amp(): f = problem.target(problem.forward(rec, points, len(a), ex), ex)
                     if fill and p0 == 0: _fill_baseline(problem, f, len(a), ex)
-                    missing = [l for l in problem.layers if l not in rec.values]
-                    if missing: raise ValueError(f"Layer(s) {missing} did not run in the forward pass: "
-                                                 "choose layers the model's forward actually calls.")
+                    rec.check_recorded()
                     grads, dfdx = (_layer_grads(f, rec.values, retain_graph, points if input_grads else None)
                                    if with_grads else (None, None))
                 if calibrate:
