@@ -6,6 +6,7 @@ Prints a table of ratios with the machine and versions, and exits non-zero when 
 
     python bench/benchmark.py            # the full run (about 6 minutes on a 2-core CPU)
     python bench/benchmark.py --quick    # smoke run (about 1 minute)
+    python bench/benchmark.py --compile  # also measure torch.compile (adds the compile time, minutes on a CPU)
 """
 from __future__ import annotations
 import argparse, json, os, platform, subprocess, sys, threading, time, warnings
@@ -157,6 +158,22 @@ def bench_deeplift(net, x, steps):
            f"Captum {cap_gap:.2f} (functional ReLUs fall back to gradients)")
 
 
+def bench_compile(net, x, steps, layer="inception4d", repeat=3):
+    "torch.compile of the model: first call (compiles), then repeated calls, vs the eager model."
+    t_eager, eager = timed(lambda: layer_conductance(net, x, layer, target=0, steps=steps), repeat)
+    compiled = torch.compile(net)
+    t_first, _ = timed(lambda: layer_conductance(compiled, x, layer, target=0, steps=steps))
+    t_again, again = timed(lambda: layer_conductance(compiled, x, layer, target=0, steps=steps), repeat)
+    gap = rel(again[layer], eager[layer])
+    comp_c, comp_e = again.relative_delta()[layer].max().item(), eager.relative_delta()[layer].max().item()
+    saved = t_eager - t_again
+    even = f"pays after {t_first / saved:.0f} calls" if saved > 0 else "never pays"
+    report(f"torch.compile, one layer ({layer}), repeated calls", f"compiled {t_again:.2f} s (first call {t_first:.0f} s)",
+           f"eager {t_eager:.2f} s", f"{t_eager / t_again:.2f}x faster once compiled", "measure; off by default",
+           f"{even}; agreement with eager {gap:.1e}; completeness gap compiled {comp_c:.1e}, eager {comp_e:.1e} "
+           f"{check(comp_c < 2 * comp_e + 1e-4, 'compiled completeness')}")
+
+
 def bench_convergence():
     "Completeness error vs passes on a trained model: our two rules vs Captum's default (Gauss-Legendre, 50 steps)."
     from captum.attr import LayerConductance
@@ -177,12 +194,27 @@ def bench_convergence():
     need = min([m for m, e in ours["trapezoid"].items() if e <= captum50], default=None)
     passes = (need + 1) if need else float("nan")
     adaptive = layer_conductance(model, x, layer, target=target, steps=4, tol=captum50, max_steps=256)
+    gl = {m: gauss_legendre_gap(model, x, target, diff, m) for m in (4, 6, 8, 16, 32)}
     curve = ", ".join(f"{m + 1}:{e:.1e}" for m, e in ours["trapezoid"].items())
     left = ", ".join(f"{m + 1}:{e:.1e}" for m, e in ours["left"].items())
     report("passes to reach Captum's default error (trained demo CNN, relu2)",
            f"uniform trapezoid {passes} passes; adaptive {adaptive.passes} passes in all",
            f"51 passes, gap {captum50:.1e}", f"{passes / 51:.3f} (uniform), {adaptive.passes / 51:.3f} (adaptive) of Captum's passes", "<= 1/8",
-           f"trained acc {acc:.3f}; trapezoid passes:gap {curve}; left {left}")
+           f"trained acc {acc:.3f}; trapezoid passes:gap {curve}; left {left}; "
+           f"Gauss-Legendre with its weights on input IG (a smooth-integrand rule), nodes:gap "
+           + ", ".join(f"{m}:{e:.1e}" for m, e in gl.items()))
+
+
+def gauss_legendre_gap(model, x, target, diff, m):
+    "Completeness gap of input integrated gradients with m Gauss-Legendre nodes and their weights (worst example)."
+    import numpy as np
+    nodes, weights = np.polynomial.legendre.leggauss(m)
+    total = torch.zeros_like(diff)
+    for a, w in zip((nodes + 1) / 2, weights / 2):
+        z = (float(a) * x).requires_grad_()
+        (g,) = torch.autograd.grad(model(z).gather(1, target[:, None]).sum(), z)
+        total += float(w) * (g * x).flatten(1).sum(1)
+    return ((total - diff).abs() / diff.abs()).max().item()
 
 
 def bench_headline(widths, steps):
@@ -232,6 +264,7 @@ def bench_adaptive(cases, tol=0.01):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="small sizes, for a CI smoke run")
+    p.add_argument("--compile", action="store_true", help="also measure torch.compile (compiling GoogLeNet takes minutes)")
     p.add_argument("--json", type=Path, help="also write the table as JSON here")
     p.add_argument("--memory-probe", choices=["ours", "captum"], help=argparse.SUPPRESS)
     p.add_argument("--steps", type=int, default=64, help=argparse.SUPPRESS)
@@ -250,6 +283,7 @@ def main():
     x = torch.randn(1, 3, size, size)
     bench_layers(net, x, steps=8 if a.quick else 32)
     bench_one_layer(net, x, steps=8 if a.quick else 32)
+    if a.compile: bench_compile(net, x, steps=8 if a.quick else 32)
     bench_memory(64 if a.quick else 112, [4, 16, 64] if a.quick else [16, 64, 256])
     small = random_googlenet(size=64, calibration_batches=2, batch=4)
     k = 8 if a.quick else 64

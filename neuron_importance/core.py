@@ -13,11 +13,16 @@ import torch
 from torch import nn, Tensor
 
 # %% auto #0
-__all__ = ['LayerSpec', 'TargetSpec', 'resolve_layers', 'preserved_state', 'LayerRecorder', 'Target', 'resolve_target',
-           'check_finite', 'check_steps', 'resolve_baselines', 'Problem', 'prepare']
+__all__ = ['LayerSpec', 'TargetSpec', 'named_modules', 'resolve_layers', 'preserved_state', 'LayerRecorder', 'Target',
+           'resolve_target', 'check_finite', 'check_steps', 'resolve_baselines', 'Problem', 'prepare']
 
 # %% ../nbs/00_core.ipynb #99db3ed2
 LayerSpec = Union[str, nn.Module]
+
+def named_modules(model: nn.Module) -> dict[str, nn.Module]:
+    "`model.named_modules()` as a dict; for a `torch.compile`d model, the names of the module it wraps (no `_orig_mod.` prefix)."
+    return dict(getattr(model, "_orig_mod", model).named_modules())
+
 
 def _layer_name(model: nn.Module, layer: LayerSpec, modules: dict[str, nn.Module]) -> str:
     "The dotted name of `layer` in `model`, with a helpful error when there is none."
@@ -42,7 +47,7 @@ def resolve_layers(model: nn.Module, # the model that contains the layers
     if isinstance(layers, (str, nn.Module)): layers = [layers]
     layers = list(layers)
     if not layers: raise ValueError("`layers` is empty: name at least one layer, e.g. layers='fc1'.")
-    modules = dict(model.named_modules())
+    modules = named_modules(model)
     found = {}
     for layer in layers:
         name = _layer_name(model, layer, modules)
@@ -289,7 +294,7 @@ def prepare(model: nn.Module, inputs: Tensor, layers, target: TargetSpec = None,
     inp = None
     if input_layer is not None:
         name = next(iter(resolve_layers(model, input_layer)))
-        inp = (name, dict(model.named_modules())[name])
+        inp = (name, named_modules(model)[name])
     rec = LayerRecorder(layer_map, attribute_to, inp)
     rec.record = False
     with rec, torch.no_grad():
