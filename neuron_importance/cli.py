@@ -144,14 +144,14 @@ def run_textcnn(out: str | Path = "report", # folder for report.md and the figur
     t0, n = time.perf_counter(), 6
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     size = dict(limit=6000, epochs=2, cond=300, ablate=60, fs_train=1000, fs_test=500, rank=60) if quick else \
-           dict(limit=None, epochs=8, cond=2000, ablate=300, fs_train=4000, fs_test=2000, rank=300)
+           dict(limit=None, epochs=8, cond=None, ablate=300, fs_train=4000, fs_test=2000, rank=300)
     _stage(1, n, "model", t0)
     model, data, info = tc.pretrained_textcnn(csv=csv, limit=size["limit"], seed=seed, max_epochs=size["epochs"],
                                               path=model_path, retrain=retrain, show_progress=show_progress)
     test_ids, test_labels = data.ids["test"], data.labels["test"]
     acc = tc.head_accuracy(model, test_ids, test_labels)
     conf = tc.confusion_markdown(tc.confusion(model, test_ids, test_labels))
-    _stage(2, n, f"conductance of the pooled filters for both heads, {min(size['cond'], len(test_ids))} test sentences", t0)
+    _stage(2, n, f"conductance of the pooled filters for both heads, {len(test_ids[:size['cond']])} test sentences", t0)
     cond = {h: layer_conductance(model, test_ids[:size["cond"]], "pooled", target=i, steps=steps, **tc.TEXT)
             for i, h in enumerate(tc.HEADS)}
     gaps = {h: r.relative_delta()["pooled"].median().item() for h, r in cond.items()}

@@ -212,10 +212,8 @@ def layer_features(model: nn.Module, inputs: Tensor, layer: LayerSpec, input_lay
                    batch_size: Optional[int] = None) -> Tensor:
     "(N, U) activations of `layer`'s units (conv maps summed per filter): the probe's features."
     name = next(iter(resolve_layers(model, layer)))
-    with torch.no_grad():
-        out = model(inputs[:1])
-    t = 0 if _class_scores(out).shape[1] else None
-    return per_unit(layer_activation(model, inputs, name, target=t, input_layer=input_layer, batch_size=batch_size)[name]).detach()
+    acts = layer_activation(model, inputs, name, target=0, input_layer=input_layer, batch_size=batch_size)  # target: any column
+    return per_unit(acts[name]).detach()
 
 def probe_accuracy(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tensor, seed: int = 0) -> float:
     "Held-out accuracy of a logistic-regression probe on standardised features."
