@@ -173,10 +173,10 @@ def run_textcnn(out: str | Path = "report", # folder for report.md and the figur
                            " | ".join("; ".join(f"{u}: '{g}'" for u, g in tops[h]) for h in tc.HEADS) + " |")
     _stage(4, n, "ablation of the pooled filters, every measure, both heads", t0)
     curves, tables = {}, {}
+    says_yes = tc.predict_labels(model, test_ids) & tc.head_targets(test_labels).bool()    # right, and the head says yes
     heads = progress_bar(list(enumerate(tc.HEADS))) if show_progress else list(enumerate(tc.HEADS))
     for i, h in heads:
-        yes = tc.predict_labels(model, test_ids)[:, i] & (tc.head_targets(test_labels)[:, i] == 1)
-        curves[h] = compare_ablation(model, test_ids[yes][:size["ablate"]], "pooled", target=i, binary=True,
+        curves[h] = compare_ablation(model, test_ids[says_yes[:, i]][:size["ablate"]], "pooled", target=i, binary=True,
                                      ks=range(0, 257), steps=steps, **tc.TEXT)
         tables[h] = ablation_table(curves[h])
         figs[f"ablation_{h}"] = _save(plot_ablation(curves[h], f"{h} head: removing pooled filters"), out / f"ablation_{h}.png")

@@ -143,12 +143,15 @@ def ablation_curve(model: nn.Module, # the model; left exactly as it was
                   ) -> AblationCurve:
     "Remove each example's top-k units by `scores` for every k in `ks`; record the target score and prediction flips."
     if fill not in ("zero", "baseline"): raise ValueError(f"fill must be 'zero' or 'baseline', not {fill!r}.")
+    module = next(iter(resolve_layers(model, layer).values()))
     with preserved_state(model), torch.no_grad():
-        out = model(inputs)
+        shapes = []
+        handle = module.register_forward_hook(lambda mod, args, y: shapes.append(y.shape))
+        try: out = model(inputs)
+        finally: handle.remove()
         tgt = resolve_target(target, out)
         f0, pred0 = _decisions(out, tgt, binary)
-        units = per_unit(layer_activation(model, inputs, layer, target=tgt.fn or tgt.classes, input_layer=input_layer)[
-            next(iter(resolve_layers(model, layer)))]).shape[1]
+        units = shapes[0][1] if len(shapes[0]) > 1 else 1
         if scores.shape != (len(inputs), units):
             raise ValueError(f"scores has shape {tuple(scores.shape)}, but there are {len(inputs)} examples and {units} units: "
                              "pass one score per example and unit, e.g. from unit_scores(...).")

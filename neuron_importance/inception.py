@@ -153,7 +153,7 @@ def train_mini_inception(images: Tensor, labels: Tensor, epochs: int = 8, lr: fl
 
 def trained_mini_inception(epochs: int = 8, seed: int = 0, retrain: bool = False, show_progress: bool = True) -> tuple:
     "The replica trained on the 4,000 training digits (cached), the digits, and the train / test indices."
-    from neuron_importance.textcnn import cache_dir
+    from neuron_importance.textcnn import cache_dir, save_atomic
     images, labels = mnist_5k()
     train, test = split_digits(len(images), seed)
     path = cache_dir() / f"mini-inception-{epochs}-{seed}.pt"
@@ -161,6 +161,5 @@ def trained_mini_inception(epochs: int = 8, seed: int = 0, retrain: bool = False
     if path.exists() and not retrain: model.load_state_dict(torch.load(path, weights_only=True)); model.eval()
     else:
         model = train_mini_inception(images[train], labels[train], epochs, seed=seed, show_progress=show_progress)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save(model.state_dict(), path.with_suffix(".tmp")); path.with_suffix(".tmp").replace(path)
+        save_atomic(model.state_dict(), path)
     return model, images, labels, train, test

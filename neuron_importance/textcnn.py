@@ -20,9 +20,9 @@ from .conductance import layer_conductance, neuron_conductance
 # %% auto #0
 __all__ = ['SENTIMENTS', 'HEADS', 'CORPUS_FILE', 'OUTCOMES', 'TEXT', 'NEGATIONS', 'corpus_path', 'read_corpus', 'head_targets',
            'tokenize', 'Vocab', 'SentimentData', 'split_indices', 'load_sentiment_data', 'TextCNN', 'train_textcnn',
-           'predict_labels', 'head_accuracy', 'confusion', 'confusion_markdown', 'cache_dir', 'save_textcnn',
-           'load_textcnn', 'pretrained_textcnn', 'signs', 'sign_summary', 'plot_signs', 'is_negation', 'max_windows',
-           'unit_ngram', 'negation_filters', 'token_conductance', 'highlight_html', 'plot_tokens']
+           'predict_labels', 'head_accuracy', 'confusion', 'confusion_markdown', 'cache_dir', 'save_atomic',
+           'save_textcnn', 'load_textcnn', 'pretrained_textcnn', 'signs', 'sign_summary', 'plot_signs', 'is_negation',
+           'max_windows', 'unit_ngram', 'negation_filters', 'token_conductance', 'highlight_html', 'plot_tokens']
 
 # %% ../nbs/10_textcnn.ipynb #6eb53eb3
 SENTIMENTS = ("neutral", "positive", "negative")   # label ids 0, 1, 2
@@ -209,14 +209,18 @@ def cache_dir() -> Path:
     "Where trained case-study models are kept: $NEURON_IMPORTANCE_CACHE or ~/.cache/neuron_importance."
     return Path(os.environ.get("NEURON_IMPORTANCE_CACHE", Path.home() / ".cache" / "neuron_importance"))
 
-def save_textcnn(model: TextCNN, vocab: Vocab, path: str | Path, settings: Optional[dict] = None) -> Path:
-    "Write weights, vocabulary and settings to `path` (written to a temporary file, then renamed)."
+def save_atomic(obj, path: str | Path) -> Path:
+    "`torch.save` to a temporary file, then rename: a killed run never leaves a half-written file at `path`."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(dict(state=model.state_dict(), vocab=vocab.itos, settings=settings or {},
-                    config=dict(widths=model.widths, filters=model.filters)), tmp)
+    torch.save(obj, tmp)
     tmp.replace(path)
     return path
+
+def save_textcnn(model: TextCNN, vocab: Vocab, path: str | Path, settings: Optional[dict] = None) -> Path:
+    "Write weights, vocabulary and settings to `path` (atomically)."
+    return save_atomic(dict(state=model.state_dict(), vocab=vocab.itos, settings=settings or {},
+                            config=dict(widths=model.widths, filters=model.filters)), path)
 
 def load_textcnn(path: str | Path) -> tuple[TextCNN, Vocab, dict]:
     "The model (eval mode), vocabulary and settings saved by `save_textcnn`."
