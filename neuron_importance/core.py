@@ -14,7 +14,7 @@ from torch import nn, Tensor
 
 # %% auto #0
 __all__ = ['LayerSpec', 'TargetSpec', 'named_modules', 'resolve_layers', 'preserved_state', 'LayerRecorder', 'Target',
-           'resolve_target', 'check_finite', 'check_steps', 'resolve_baselines', 'Problem', 'prepare']
+           'resolve_target', 'check_finite', 'check_steps', 'resolve_baselines', 'Problem', 'prepare', 'output_shapes']
 
 # %% ../nbs/00_core.ipynb #99db3ed2
 LayerSpec = Union[str, nn.Module]
@@ -307,3 +307,20 @@ def prepare(model: nn.Module, inputs: Tensor, layers, target: TargetSpec = None,
         problem.f_input = problem.target(out_x).detach()
     if probe_baseline: problem.f_baseline = problem.baseline_output()
     return problem
+
+# %% ../nbs/00_core.ipynb #14950e73
+def output_shapes(model: nn.Module, # the model; left exactly as it was
+                  inputs, # what the model is called with
+                  layers: LayerSpec | Sequence[LayerSpec], # the layers to measure
+                 ) -> tuple: # (the model's output, {layer name: shape of its output})
+    "The model's output at `inputs` and the shape of each layer's output, from one forward pass without gradients."
+    shapes = {}
+    def record(name):
+        def hook(mod, args, out): shapes.setdefault(name, tuple(out.shape) if isinstance(out, Tensor) else None)
+        return hook
+    handles = [m.register_forward_hook(record(name)) for name, m in resolve_layers(model, layers).items()]
+    try:
+        with preserved_state(model, warn_train=False), torch.no_grad(): out = model(inputs)
+    finally:
+        for h in handles: h.remove()
+    return out, shapes

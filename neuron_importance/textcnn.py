@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from fastprogress.fastprogress import master_bar, progress_bar
 
 from .conductance import layer_conductance, neuron_conductance
+from .core import preserved_state
 
 # %% auto #0
 __all__ = ['SENTIMENTS', 'HEADS', 'CORPUS_FILE', 'OUTCOMES', 'TEXT', 'NEGATIONS', 'corpus_path', 'read_corpus', 'head_targets',
@@ -180,9 +181,10 @@ def train_textcnn(data: SentimentData, # splits from `load_sentiment_data`
     return model.eval(), history
 
 def predict_labels(model: nn.Module, ids: Tensor, batch: int = 1024) -> Tensor:
-    "(N, 2) head decisions (logit > 0), in eval mode."
-    model.eval()
-    with torch.no_grad(): return torch.cat([model(i) > 0 for i in ids.split(batch)])
+    "(N, 2) head decisions (logit > 0), in eval mode; the model's modes are restored afterwards."
+    with preserved_state(model, warn_train=False), torch.no_grad():
+        model.eval()
+        return torch.cat([model(i) > 0 for i in ids.split(batch)])
 
 def head_accuracy(model: nn.Module, ids: Tensor, labels: Tensor) -> dict:
     "Accuracy of each head and of both heads together."
@@ -212,7 +214,7 @@ def cache_dir() -> Path:
 def save_atomic(obj, path: str | Path) -> Path:
     "`torch.save` to a temporary file, then rename: a killed run never leaves a half-written file at `path`."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp = path.with_suffix(f"{path.suffix}.{os.getpid()}.tmp")     # one per process: concurrent writers never share it
     torch.save(obj, tmp)
     tmp.replace(path)
     return path
