@@ -12,13 +12,14 @@ from typing import Optional
 import torch
 from torch import nn, Tensor
 from fastcore.script import anno_parser, Param, store_true
+from fastcore.imports import in_ipython
 from fastprogress.fastprogress import progress_bar
 
 from .conductance import layer_conductance, neuron_conductance
 
 # %% auto #0
 __all__ = ['BAR_CLASSES', 'PHRASES', 'COMMANDS', 'bars_dataset', 'demo_model', 'train_demo_model', 'run_demo', 'run_textcnn',
-           'demo', 'textcnn', 'main']
+           'demo', 'textcnn', 'dataset', 'main']
 
 # %% ../nbs/20_cli.ipynb #21201b66
 BAR_CLASSES = ("horizontal", "vertical", "diagonal")
@@ -241,7 +242,22 @@ def textcnn(out: Param("folder for report.md and the figures", str) = "report",
     "Train (or load) the paper's text CNN on real tweets; conductance analysis, ablation and feature selection; write a report."
     run_textcnn(out, quick, csv, model, retrain, steps, seed)
 
-COMMANDS = {"textcnn": textcnn, "demo": demo}
+def dataset(setup: Param("'textcnn' (the text CNN's test tweets) or module:function returning dict(model=, dataset=, ...)", str) = "textcnn",
+            layers: Param("layers, comma-separated (default: the setup's)", str) = None,
+            method: Param("conductance, deeplift, activation, grad_x_activation or internal_influence", str) = "conductance",
+            target: Param("a class index, 'label' or 'predicted' (default: the setup's)", str) = None,
+            steps: Param("path segments for conductance and internal influence", int) = 32,
+            batch_size: Param("examples per batch and rank", int) = 64,
+            top_k: Param("keep each unit's top-k examples", int) = 0,
+            limit: Param("only the first N examples", int) = None,
+            checkpoint: Param("checkpoint file: written every --every batches, resumed when it exists", str) = None,
+            every: Param("batches between checkpoints", int) = 50,
+            out: Param("where rank 0 saves the result", str) = "importance.pt"):
+    "Per-unit importance aggregated over a dataset; runs unchanged under torchrun --nproc_per_node=N, and resumes from --checkpoint."
+    from neuron_importance.dataset import run_dataset
+    run_dataset(setup, layers, method, target, steps, batch_size, top_k, limit, checkpoint, every, out)
+
+COMMANDS = {"textcnn": textcnn, "dataset": dataset, "demo": demo}
 
 def main(argv: Optional[list] = None): # arguments after the program name; None reads `sys.argv`
     "Entry point of the `neuron-importance` console script: `neuron-importance COMMAND [options]`."
@@ -253,3 +269,5 @@ def main(argv: Optional[list] = None): # arguments after the program name; None 
     args = vars(anno_parser(func, prog=f"neuron-importance {argv[0]}").parse_args(argv[1:]))
     for extra in ("pdb", "xtra"): args.pop(extra, None)
     return func(**args)
+
+if __name__ == "__main__" and not in_ipython(): main()   # python -m neuron_importance.cli ..., which torchrun -m can launch
