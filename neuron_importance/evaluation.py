@@ -11,7 +11,7 @@ from typing import Callable, Optional, Sequence, Union
 import torch
 from torch import nn, Tensor
 
-from .core import LayerSpec, TargetSpec, _class_scores, prepare, preserved_state, resolve_layers, resolve_target
+from .core import LayerSpec, TargetSpec, _class_scores, output_shapes, prepare, preserved_state, resolve_layers, resolve_target
 from .conductance import layer_conductance, per_channel
 from .deeplift import layer_deeplift
 from .measures import internal_influence, layer_activation, layer_grad_x_activation
@@ -143,15 +143,12 @@ def ablation_curve(model: nn.Module, # the model; left exactly as it was
                   ) -> AblationCurve:
     "Remove each example's top-k units by `scores` for every k in `ks`; record the target score and prediction flips."
     if fill not in ("zero", "baseline"): raise ValueError(f"fill must be 'zero' or 'baseline', not {fill!r}.")
-    module = next(iter(resolve_layers(model, layer).values()))
     with preserved_state(model), torch.no_grad():
-        shapes = []
-        handle = module.register_forward_hook(lambda mod, args, y: shapes.append(y.shape))
-        try: out = model(inputs)
-        finally: handle.remove()
+        out, shapes = output_shapes(model, inputs, layer)      # the unablated forward also gives the layer's width
+        shape = next(iter(shapes.values()))
         tgt = resolve_target(target, out)
         f0, pred0 = _decisions(out, tgt, binary)
-        units = shapes[0][1] if len(shapes[0]) > 1 else 1
+        units = shape[1] if len(shape) > 1 else 1
         if scores.shape != (len(inputs), units):
             raise ValueError(f"scores has shape {tuple(scores.shape)}, but there are {len(inputs)} examples and {units} units: "
                              "pass one score per example and unit, e.g. from unit_scores(...).")
