@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_dataset.ipynb #a88ac089
 from __future__ import annotations
-import hashlib, os, time
+import hashlib, os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Sequence, Union
