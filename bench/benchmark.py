@@ -18,6 +18,8 @@ from torch import nn
 warnings.filterwarnings("ignore")
 from neuron_importance.conductance import layer_conductance, neuron_conductance, total_conductance_reference
 from neuron_importance.models import random_googlenet
+from neuron_importance.results import max_relative_error as rel
+from neuron_importance.textcnn import TextCNN
 
 MIXED = ["inception3a", "inception3b", "inception4a", "inception4b", "inception4c", "inception4d", "inception4e",
          "inception5a", "inception5b"]
@@ -36,9 +38,6 @@ def timed(f, repeat: int = 1):
 def check(ok: bool, what: str):
     if not ok: failures.append(what)
     return "ok" if ok else "FAILED"
-
-
-def rel(a, b) -> float: return ((a - b).abs().max() / b.abs().max().clamp_min(1e-30)).item()
 
 
 def report(item: str, ours: str, peer: str, ratio: str, target: str, note: str = ""):
@@ -125,7 +124,7 @@ def bench_neurons(label, net, x, layer, units, steps, **kw):
     mod, n = dict(net.named_modules())[layer], steps + 1
     nc = NeuronConductance(net, mod)
     def captum_loop(inp):
-        # Captum's trapezoid step weights sum to (n-1)/n: rescale to the integral (see nbs/04_measures)
+        # Captum's trapezoid step weights sum to (n-1)/n: rescale to the integral (see nbs/06_measures)
         return timed(lambda: torch.stack([nc.attribute(inp, neuron_selector=u, n_steps=n, method="riemann_trapezoid",
                                                        target=kw["target"]) for u in units], 1) * n / (n - 1))
     if "input_layer" in kw:      # Captum's path runs in the embedding's output space: attribute to that layer's output
@@ -234,18 +233,9 @@ def bench_headline(widths, steps):
 
 
 def textcnn():
-    class TextCNN(nn.Module):
-        def __init__(self, vocab=2000, dim=50, filters=64, widths=(3, 4, 5, 6)):
-            super().__init__()
-            self.embedding = nn.Embedding(vocab, dim)
-            self.convs = nn.ModuleList(nn.Conv1d(dim, filters, w) for w in widths)
-            self.pooled = nn.Identity()
-            self.dense, self.heads = nn.Sequential(nn.Linear(filters * len(widths), 10), nn.ReLU()), nn.Linear(10, 2)
-        def forward(self, ids):
-            e = self.embedding(ids).transpose(1, 2)
-            return self.heads(self.dense(self.pooled(torch.cat([c(e).relu().amax(2) for c in self.convs], 1))))
+    "The paper's text CNN (`neuron_importance.textcnn.TextCNN`) with random weights over a 2,000-word vocabulary."
     torch.manual_seed(0)
-    return TextCNN().eval()
+    return TextCNN(2000).eval()
 
 
 def bench_adaptive(cases, tol=0.01):

@@ -1,4 +1,4 @@
-"""Dry run of the `#| weights` cells of nbs/11_inception.ipynb where no ImageNet weights or images exist.
+"""Dry run of the `#| weights` cells of nbs/21_inception.ipynb where no ImageNet weights or images exist.
 
 It writes a weights file with the keys of torchvision's `googlenet-1378be20.pth` (random values, aux heads included)
 and an ImageFolder of 256x256 crops of scikit-learn's two sample photos in 10 class folders, points
@@ -42,9 +42,9 @@ def main():
         env = dict(os.environ, NEURON_IMPORTANCE_GOOGLENET=str(tmp / "googlenet-dry-run.pth"),
                    NEURON_IMPORTANCE_IMAGENET=str(tmp / "imagenet"))
         t0 = time.time()
-        rc = subprocess.call(["nbdev_test", "--flags", "weights", "--do_print", "--path", str(root / "nbs/11_inception.ipynb")],
+        rc = subprocess.call(["nbdev_test", "--flags", "weights", "--do_print", "--path", str(root / "nbs/21_inception.ipynb")],
                              env=env, cwd=root)
-        print(f"nbs/11_inception.ipynb with the weights cells: {'passed' if rc == 0 else 'FAILED'} in {time.time() - t0:.0f} s")
+        print(f"nbs/21_inception.ipynb with the weights cells: {'passed' if rc == 0 else 'FAILED'} in {time.time() - t0:.0f} s")
     sys.exit(rc)
 
 if __name__ == "__main__":

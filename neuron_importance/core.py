@@ -4,17 +4,19 @@
 
 # %% ../nbs/00_core.ipynb #0e2d88c3
 from __future__ import annotations
-import difflib, warnings
+import difflib, os, warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterable, Optional, Sequence, Union
+from pathlib import Path
+from typing import Callable, Optional, Sequence, Union
 
 import torch
 from torch import nn, Tensor
 
 # %% auto #0
-__all__ = ['LayerSpec', 'TargetSpec', 'named_modules', 'resolve_layers', 'preserved_state', 'LayerRecorder', 'Target',
-           'resolve_target', 'check_finite', 'check_steps', 'resolve_baselines', 'Problem', 'prepare', 'output_shapes']
+__all__ = ['LayerSpec', 'TargetSpec', 'named_modules', 'resolve_layers', 'preserved_state', 'LayerRecorder', 'output_scores',
+           'Target', 'resolve_target', 'check_finite', 'check_steps', 'resolve_baselines', 'Problem', 'prepare',
+           'output_shapes', 'grad_or_zeros', 'vjp', 'cache_dir', 'save_atomic']
 
 # %% ../nbs/00_core.ipynb #99db3ed2
 LayerSpec = Union[str, nn.Module]
@@ -158,11 +160,11 @@ class LayerRecorder:
 
     def __exit__(self, *exc): self.remove()
 
-# %% ../nbs/00_core.ipynb #b7187e28
+# %% ../nbs/00_core.ipynb #5f2b59f3
 TargetSpec = Union[None, int, Sequence[int], Tensor, Callable[[Tensor], Tensor]]
 
-def _class_scores(out) -> Tensor:
-    "The model's output as a (rows, classes) matrix, or a clear error."
+def output_scores(out) -> Tensor:
+    "The model's output as a `(rows, classes)` matrix of scores (a 1-d output is one column), or a clear error."
     if not isinstance(out, Tensor):
         raise ValueError(f"The model returns {type(out).__name__}, not a tensor: pass `target` as a callable "
                          "that maps the output to one scalar per example.")
@@ -171,6 +173,7 @@ def _class_scores(out) -> Tensor:
     raise ValueError(f"The model output has shape {tuple(out.shape)}: an int target picks a column of a (N, classes) output. "
                      "Pass a callable target that reduces the output to one scalar per example.")
 
+# %% ../nbs/00_core.ipynb #b7187e28
 class Target:
     "The scalar F per row: a column of the output per example, or a user's callable."
     def __init__(self, classes: Optional[Tensor] = None, fn: Optional[Callable] = None):
@@ -185,7 +188,7 @@ class Target:
                 raise ValueError("The target callable must return a 1-d tensor with one value per row, got "
                                  f"{tuple(f.shape) if isinstance(f, Tensor) else type(f).__name__}.")
             return f
-        s, classes = _class_scores(out), self.classes[examples]
+        s, classes = output_scores(out), self.classes[examples]
         return s.gather(1, classes.repeat(len(s) // len(classes))[:, None]).squeeze(1)
 
 def resolve_target(target: TargetSpec, # None, int, per-example ints or callable
@@ -195,7 +198,7 @@ def resolve_target(target: TargetSpec, # None, int, per-example ints or callable
     if callable(target) and not isinstance(target, Tensor):
         t = Target(fn=target); t(output)
         return t
-    scores = _class_scores(output)
+    scores = output_scores(output)
     n, n_classes = scores.shape
     if target is None: classes = scores.argmax(1)
     elif isinstance(target, int) and not isinstance(target, bool): classes = torch.full((n,), target, dtype=torch.long)
@@ -324,3 +327,45 @@ def output_shapes(model: nn.Module, # the model; left exactly as it was
     finally:
         for h in handles: h.remove()
     return out, shapes
+
+# %% ../nbs/00_core.ipynb #7a26eeaf
+def grad_or_zeros(outputs: Tensor, # what is differentiated (summed over its entries when `grad_outputs` is None)
+                  inputs: Sequence[Tensor], # the tensors to differentiate with respect to
+                  grad_outputs: Optional[Tensor] = None, # the vector of a vector-Jacobian product (a batch of them with `batched`)
+                  retain_graph: bool = False, # keep the graph for more backward passes
+                  batched: bool = False, # `grad_outputs` holds one vector per entry of its first dimension
+                 ) -> list: # one gradient per input; zeros where `outputs` does not depend on it
+    "Gradients of `outputs` with respect to each of `inputs`, zeros (not `None`) for inputs it does not depend on."
+    inputs = list(inputs)
+    lead = tuple(grad_outputs.shape[:1]) if batched else ()
+    if outputs.requires_grad:
+        if grad_outputs is None: outputs = outputs.sum()
+        gs = torch.autograd.grad(outputs, inputs, grad_outputs=grad_outputs, retain_graph=retain_graph,
+                                 allow_unused=True, is_grads_batched=batched)
+    else: gs = [None] * len(inputs)
+    return [torch.zeros(*lead, *x.shape, dtype=x.dtype, device=x.device) if g is None else g for x, g in zip(inputs, gs)]
+
+# %% ../nbs/00_core.ipynb #42206345
+def vjp(y: Tensor, # the output of the product, e.g. a layer's recorded values
+        x: Tensor, # what y is differentiated with respect to, e.g. the path points
+        v: Tensor, # the vector (shape of y), or a batch of them (K, *y.shape) with `batched`
+        batched: bool = False, # one product per entry of v's first dimension, in one batched backward
+       ) -> Tensor: # (dy/dx)^T v, shape of x (or (K, *x.shape)); zeros where y does not depend on x
+    "The vector-Jacobian product (dy/dx)^T v, keeping the graph for further products."
+    return grad_or_zeros(y, [x], grad_outputs=v, retain_graph=True, batched=batched)[0]
+
+# %% ../nbs/00_core.ipynb #e74c5780
+def cache_dir() -> Path:
+    "Where trained models are cached: `$NEURON_IMPORTANCE_CACHE`, or `~/.cache/neuron_importance`."
+    return Path(os.environ.get("NEURON_IMPORTANCE_CACHE", Path.home() / ".cache" / "neuron_importance"))
+
+# %% ../nbs/00_core.ipynb #ff6266a7
+def save_atomic(obj, # anything `torch.save` takes
+                path: str | Path, # where it ends up; parent folders are made
+               ) -> Path: # the path written
+    "`torch.save` to a temporary file, then rename: a killed run never leaves a half-written file at `path`."
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f"{path.suffix}.{os.getpid()}.tmp")     # one per process: concurrent writers never share it
+    torch.save(obj, tmp)
+    tmp.replace(path)
+    return path

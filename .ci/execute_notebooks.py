@@ -1,0 +1,81 @@
+#!/usr/bin/env python
+"""Run notebooks top to bottom and save their outputs, the way `nbdev_test` runs them.
+
+    python .ci/execute_notebooks.py nbs/05_conductance.ipynb [more notebooks ...]
+
+- Each notebook runs in a fresh `CaptureShell` in its own folder, with plain PNG figures (not the doubled "retina"
+  resolution that execnb uses by default), so saved figures are small and shown at their real size.
+- Cells flagged with one of `settings.ini`'s `tst_flags` (`slow`, `weights`, `browser`) or `#| eval: false` are not run
+  and keep the outputs they have (the results of a full run, stated in the notebook's prose).
+- The notebook is written back only when every cell ran without an error, then `nbdev_clean` normalises it.
+- Outputs must not show where they were run: an output holding this checkout's path, the home folder, a temporary
+  folder or `site-packages` is reported, and the notebook is not written.
+"""
+from __future__ import annotations
+import os, re, sys, tempfile, time
+from configparser import ConfigParser
+from pathlib import Path
+
+from execnb.nbio import read_nb, write_nb
+from execnb.shell import CaptureShell
+
+root = Path(__file__).resolve().parent.parent
+cfg = ConfigParser(); cfg.read(root / "settings.ini")
+FLAGS = set(cfg["DEFAULT"].get("tst_flags", "").split())
+MACHINE = [re.escape(str(root)), re.escape(str(Path.home())), re.escape(tempfile.gettempdir()) + r"/", r"site-packages"]
+_machine = re.compile("|".join(MACHINE))
+
+
+def directives(source: str) -> dict:
+    "The `#| key: value` lines at the top of a code cell."
+    found = {}
+    for line in source.splitlines():
+        m = re.match(r"^\s*#\|\s*([\w-]+):?\s*(.*)$", line)
+        if not m: break
+        found[m.group(1)] = m.group(2).strip()
+    return found
+
+
+def skipped(cell) -> bool:
+    if cell.cell_type != "code": return True
+    d = directives(cell.source)
+    return bool(FLAGS & d.keys()) or d.get("eval", "").lower() == "false" or "default_exp" in d
+
+
+def output_text(out) -> str:
+    parts = [out.get("text", "")] if "text" in out else []
+    parts += [v if isinstance(v, str) else "".join(v) for k, v in out.get("data", {}).items() if k.startswith("text/")]
+    parts += out.get("traceback", [])
+    return "\n".join("".join(p) if isinstance(p, list) else str(p) for p in parts)
+
+
+def execute(path: Path) -> bool:
+    nb = read_nb(path)
+    shell = CaptureShell(path, mpl_format="png")
+    def pre(cell):
+        if skipped(cell): return True
+        cell.outputs = []
+        return False
+    t0, ok = time.time(), True
+    cwd = os.getcwd()
+    try:
+        os.chdir(path.parent)
+        shell.run_all(nb, exc_stop=True, preproc=pre)
+    except Exception:
+        sys.stderr.write(shell.prettytb(fname=path) + "\n"); ok = False
+    finally: os.chdir(cwd)
+    leaks = [(i, m.group(0)) for i, c in enumerate(nb.cells) if c.cell_type == "code" and not skipped(c)
+             for o in c.get("outputs", []) for m in [_machine.search(output_text(o))] if m]
+    for i, what in leaks: print(f"{path.name}: cell {i} shows a machine path ({what!r}): print a relative path or silence the warning")
+    if ok and not leaks:
+        write_nb(nb, path)
+        os.system(f"nbdev_clean --fname {path}")
+    print(f"{path.name}: {'written' if ok and not leaks else 'NOT written'} ({time.time() - t0:.0f} s)", flush=True)
+    return ok and not leaks
+
+
+if __name__ == "__main__":
+    paths = [Path(p).resolve() for p in sys.argv[1:]]
+    if not paths: sys.exit(__doc__)
+    results = [execute(p) for p in paths]
+    sys.exit(0 if all(results) else 1)
