@@ -2,6 +2,7 @@
 """Run notebooks top to bottom and save their outputs, the way `nbdev_test` runs them.
 
     python .ci/execute_notebooks.py nbs/05_conductance.ipynb [more notebooks ...]
+    python .ci/execute_notebooks.py --flags slow nbs/21_inception.ipynb      # also run (and refresh) the `slow` cells
 
 - Each notebook runs in a fresh `CaptureShell` in its own folder, with plain PNG figures (not the doubled "retina"
   resolution that execnb uses by default), so saved figures are small and shown at their real size.
@@ -36,10 +37,12 @@ def directives(source: str) -> dict:
     return found
 
 
+RUN_FLAGS: set = set()
+
 def skipped(cell) -> bool:
     if cell.cell_type != "code": return True
     d = directives(cell.source)
-    return bool(FLAGS & d.keys()) or d.get("eval", "").lower() == "false" or "default_exp" in d
+    return bool((FLAGS - RUN_FLAGS) & d.keys()) or d.get("eval", "").lower() == "false" or "default_exp" in d
 
 
 def output_text(out) -> str:
@@ -75,7 +78,9 @@ def execute(path: Path) -> bool:
 
 
 if __name__ == "__main__":
-    paths = [Path(p).resolve() for p in sys.argv[1:]]
+    args = sys.argv[1:]
+    if args[:1] == ["--flags"]: RUN_FLAGS.update(args[1].split()); args = args[2:]
+    paths = [Path(p).resolve() for p in args]
     if not paths: sys.exit(__doc__)
     results = [execute(p) for p in paths]
     sys.exit(0 if all(results) else 1)
