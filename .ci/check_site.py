@@ -25,6 +25,8 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--
 SHOTS = {"index.html": "index", "conductance.html": "conductance", "deeplift.html": "deeplift", "browser.html": "browser",
          "textcnn.html": "textcnn"}
 CDN = ("cdn.jsdelivr.net", "unpkg.com", "cdnjs.cloudflare.com", "fonts.googleapis.com", "fonts.gstatic.com")
+# what fails when those scripts are blocked: Quarto's pages with HTML outputs call define() of the CDN's require.js
+NEEDS_CDN = ("define is not defined", "require is not defined", "jQuery is not defined", "$ is not defined", "MathJax is not defined")
 
 
 def free_port() -> int:
@@ -44,7 +46,8 @@ PAGE_FACTS = """() => {
   const states = [...document.querySelectorAll('script[type="application/vnd.jupyter.widget-state+json"]')].map(s => s.textContent);
   const links = [...document.querySelectorAll('a[href]')].map(a => a.getAttribute('href'));
   const ids = [...document.querySelectorAll('[id]')].map(e => e.id);
-  return {column, imgs, states, links, ids};
+  const cdn = [...document.querySelectorAll('script[src]')].some(s => /^https?:/.test(s.getAttribute('src')));
+  return {column, imgs, states, links, ids, cdn};
 }"""
 
 
@@ -75,7 +78,8 @@ def main():
             page.wait_for_timeout(300)
             f = page.evaluate(PAGE_FACTS); facts[page_name] = f
             for e in errors:
-                (cdn_errors if any(h in e for h in CDN) or "require is not defined" in e else problems).append(f"{page_name}: script error: {e[:300]}")
+                from_cdn = any(h in e for h in CDN) or (f["cdn"] and any(m in e for m in NEEDS_CDN))
+                (cdn_errors if from_cdn else problems).append(f"{page_name}: script error: {e[:300]}")
             for img in f["imgs"]:
                 if not img["ok"]: problems.append(f"{page_name}: image does not load: {img['src'][:80]}")
                 elif img["natural"] > f["column"] + 1:

@@ -26,7 +26,7 @@ __all__ = ['Renderer', 'BROWSER_MEASURES', 'image_renderer', 'token_renderer', '
 # %% ../nbs/11_browser.ipynb #2f165193
 Renderer = Callable[[Tensor, Optional[Tensor], str], Union[str, "matplotlib.figure.Figure"]]
 
-# %% ../nbs/11_browser.ipynb #2e3aa31c
+# %% ../nbs/11_browser.ipynb #6d1de5e5
 def image_renderer(cmap_image: str = "gray", size: float = 2.6) -> Renderer:
     "Draw a `(C, H, W)` image, with an attribution of the same shape summed over channels on top."
     def render(x: Tensor, attribution: Optional[Tensor], title: str = ""):
@@ -42,6 +42,7 @@ def image_renderer(cmap_image: str = "gray", size: float = 2.6) -> Renderer:
         return fig
     return render
 
+# %% ../nbs/11_browser.ipynb #98b7a679
 def token_renderer(itos: Sequence[str], # token id -> text (e.g. `Vocab.itos`)
                    pad: Optional[int] = 0, # id of padding, left out of the display
                   ) -> Renderer:
@@ -55,6 +56,7 @@ def token_renderer(itos: Sequence[str], # token id -> text (e.g. `Vocab.itos`)
         return highlight_html(tokens, a[keep].tolist(), label=title)
     return render
 
+# %% ../nbs/11_browser.ipynb #df2ba7e9
 def feature_renderer(top: int = 20) -> Renderer:
     "Any input: the `top` features with the largest |attribution| as signed bars (the input's values without one)."
     def render(x: Tensor, attribution: Optional[Tensor], title: str = ""):
@@ -66,6 +68,7 @@ def feature_renderer(top: int = 20) -> Renderer:
         return fig
     return render
 
+# %% ../nbs/11_browser.ipynb #46642845
 def default_renderer(inputs: Tensor, input_layer: Optional[LayerSpec] = None) -> Renderer:
     "`image_renderer` for batches of images `(N, C, H, W)`, `feature_renderer` otherwise (token ids without a vocabulary included)."
     return image_renderer() if inputs.dim() == 4 and input_layer is None else feature_renderer()
@@ -83,12 +86,11 @@ class View:
     unit: Optional[int] = None    # which unit (filter for conv layers); None = the example's top unit
     k: int = 5                    # units removed by the top-k ablation
 
-# %% ../nbs/11_browser.ipynb #f2c80c2b
+# %% ../nbs/11_browser.ipynb #a195ea4b
 def _rows(t, sl: slice, n: int):
     "Rows `sl` of a per-example tensor (first dimension `n`, more than one dimension); anything else is shared by all rows."
     return t[sl] if isinstance(t, Tensor) and t.dim() > 1 and len(t) == n else t
 
-# %% ../nbs/11_browser.ipynb #4e7f03fb
 class BrowserData:
     "The numbers behind the neuron browser, cached: scores per (layer, measure, class), attributions per (layer, unit, example, class)."
     def __init__(self, model: nn.Module, # the model; left exactly as it was
@@ -171,7 +173,7 @@ class BrowserData:
             self._attr[key] = nc[0, 0].detach(); self.computed += 1
         return self._attr[key]
 
-# %% ../nbs/11_browser.ipynb #6398aaa2
+# %% ../nbs/11_browser.ipynb #d25a2553
 @dataclass
 class AblationEffect:
     "The class score F and the prediction of one example: as it is, without one unit, without its top-k units."
@@ -184,6 +186,7 @@ class AblationEffect:
     prediction_without_unit: int
     prediction_without_top_k: int
 
+# %% ../nbs/11_browser.ipynb #1d3cda7b
 @patch
 def ablation(self: BrowserData, view: View) -> AblationEffect:
     "Score and prediction before and after removing the view's unit, and the example's top-k units by signed score."
@@ -198,6 +201,7 @@ def ablation(self: BrowserData, view: View) -> AblationEffect:
     (f0, p0), (f1, p1), (f2, p2) = [(f.item(), int(p.item())) for f, p in found]
     return AblationEffect(unit, int(top.sum()), f0, f1, f2, p0, p1, p2)
 
+# %% ../nbs/11_browser.ipynb #3cbe9beb
 @patch
 def top_examples(self: BrowserData, view: View, n: int = 4) -> list:
     "The `n` inputs where the view's unit has the largest conductance for the class, as (example, conductance) pairs."
@@ -264,7 +268,7 @@ class NeuronBrowser:
 
     def _repr_mimebundle_(self, **kwargs): return self.widget._repr_mimebundle_(**kwargs)
 
-# %% ../nbs/11_browser.ipynb #15512fd3
+# %% ../nbs/11_browser.ipynb #6e4f6fa9
 @patch
 def _on_control(self: NeuronBrowser, field: str, value):
     if self._busy: return                       # a control being set by `_sync`, not by the user
@@ -278,6 +282,7 @@ def select(self: NeuronBrowser, **changes) -> View:
     self.show(new)
     return self.view
 
+# %% ../nbs/11_browser.ipynb #737b6da5
 @patch
 def _report(self: NeuronBrowser, done: int, total: int):
     "Progress of a scoring run, inside the widget."
@@ -320,12 +325,13 @@ def _sync(self: NeuronBrowser, view: View):
         c["k"].value = view.k
     finally: self._busy = False
 
-# %% ../nbs/11_browser.ipynb #a5973328
+# %% ../nbs/11_browser.ipynb #3cc76539
 @patch
 def class_name(self: NeuronBrowser, view: View) -> str:
     "The label of the class explained for the view's example."
     return self.labels[int(self.data.classes(view.cls)[view.example])]
 
+# %% ../nbs/11_browser.ipynb #a0677689
 @patch
 def chart_figure(self: NeuronBrowser, view: View, ranking: list):
     "Bars of the example's top units (the selected unit outlined, and added if outside the top)."
@@ -340,6 +346,7 @@ def chart_figure(self: NeuronBrowser, view: View, ranking: list):
     ax.set_title(f"{view.layer}: top {kind} by {view.measure}\nexample {view.example}, class {self.class_name(view)}", fontsize=8)
     return fig
 
+# %% ../nbs/11_browser.ipynb #3b055e6e
 def _as_html(drawn, dpi: int = 80) -> str:
     return drawn if isinstance(drawn, str) else figure_html(drawn, dpi)
 
@@ -351,6 +358,7 @@ def attribution_html(self: NeuronBrowser, view: View) -> str:
     title = f"unit {view.unit}: conductance on the input, sum {a.sum().item():+.3g} (unit's conductance {total:+.3g})"
     return f"<b>{html.escape(title)}</b><br>" + _as_html(self.renderer(self.data.inputs[view.example], a, ""))
 
+# %% ../nbs/11_browser.ipynb #57ae8560
 @patch
 def ablation_html(self: NeuronBrowser, view: View) -> str:
     "A table: class score and prediction as it is, without the unit, without the top-k units."
@@ -363,6 +371,7 @@ def ablation_html(self: NeuronBrowser, view: View) -> str:
     return (f"<b>ablation ({self.data.fill} fill), class {html.escape(self.class_name(view))}</b>"
             f"<table><tr><th></th><th>score</th><th>{head}</th></tr>{cells}</table>")
 
+# %% ../nbs/11_browser.ipynb #0313b477
 @patch
 def dataset_html(self: NeuronBrowser, view: View) -> str:
     "The inputs where the unit's conductance for the class is largest, each drawn by the renderer."
@@ -375,7 +384,8 @@ def dataset_html(self: NeuronBrowser, view: View) -> str:
 def snapshot(self: NeuronBrowser):
     "The current chart, attribution, ablation and dataset views as static HTML (an `IPython.display.HTML`)."
     from IPython.display import HTML
-    chart = f'<img src="data:image/png;base64,{base64.b64encode(self.chart.value).decode()}"/>'
-    return HTML(f'<div class="ni-snapshot"><div>{self.status.value}</div><div style="display:flex;gap:12px">{chart}'
-                f'<div>{self.attribution_view.value}{self.ablation_view.value}</div></div>'
+    chart = f'<img src="data:image/png;base64,{base64.b64encode(self.chart.value).decode()}" style="max-width:100%"/>'
+    return HTML(f'<div class="ni-snapshot"><style>.ni-snapshot img {{max-width:100%; height:auto}}</style>'
+                f'<div>{self.status.value}</div><div style="display:flex;flex-wrap:wrap;gap:12px">{chart}'
+                f'<div style="min-width:0;max-width:100%">{self.attribution_view.value}{self.ablation_view.value}</div></div>'
                 f'<b>examples where the unit has the largest conductance for the class</b>{self.dataset_view.value}</div>')

@@ -17,12 +17,12 @@ from .results import (AttributionResult, accumulator_dtype, as_units, completene
                                        relative_gap, unit_index, unit_masks)
 
 # %% auto #0
-__all__ = ['add_segments', 'refine_alphas', 'layer_conductance', 'UnitFlows', 'neuron_conductance', 'total_conductance_reference']
+__all__ = ['add_segments', 'layer_conductance', 'refine_alphas', 'UnitFlows', 'neuron_conductance', 'total_conductance_reference']
 
-# %% ../nbs/05_conductance.ipynb #df3d4641
+# %% ../nbs/05_conductance.ipynb #f626553d
 def add_segments(scores: dict, carry: dict, name: str, chunk, y: Tensor, g: Tensor, rule: str, n: int,
                  indicator: bool = False) -> Optional[Tensor]:
-    "Add one chunk's path segments of layer `name` to `scores[name]` (N, *unit), carrying its last point; with `indicator`, return each segment's trapezoid-minus-left sum, (segments, n)."
+    "Add one chunk's path segments of layer `name` to `scores[name]`, of shape `(N, *unit)`, carrying its last point; with `indicator`, return each segment's trapezoid-minus-left sum, of shape `(segments, n)`."
     y, g = chunk.split(y.detach()), chunk.split(g)
     if name not in scores:
         scores[name] = torch.zeros(n, *y.shape[2:], dtype=accumulator_dtype(y), device=y.device)
@@ -38,6 +38,7 @@ def add_segments(scores: dict, carry: dict, name: str, chunk, y: Tensor, g: Tens
     carry[name] = (y[-1], g[-1])
     return torch.cat(est) if indicator and est else None
 
+# %% ../nbs/05_conductance.ipynb #d519fc4e
 def _conductance_scores(problem: Problem, alphas: Tensor, rule: str, batch_size: Optional[int],
                         autocast: Optional[torch.dtype] = None, indicator: bool = False, progress: bool = False) -> tuple:
     "Sum each layer's path segments chunk by chunk; with `indicator`, also each segment's error indicator (worst over layers and examples)."
@@ -55,27 +56,11 @@ def _conductance_scores(problem: Problem, alphas: Tensor, rule: str, batch_size:
         del chunk                                          # free this chunk before the next one is computed
     return scores, seg_indicator
 
-def refine_alphas(alphas: Tensor, # current path points, increasing, both ends included
-                  indicator: Tensor, # one error indicator per segment
-                  growth: float = 2.0, # the refined path has about growth x as many segments
-                  max_points: Optional[int] = None) -> Tensor: # cap on the number of points returned
-    "Split each segment into n_k equal parts, n_k >= 1 proportional to sqrt(indicator_k), about `growth` x the segments in all."
-    segments = len(indicator)
-    total = int(growth * segments) if max_points is None else min(int(growth * segments), max_points - 1)
-    weight = indicator.clamp_min(0).sqrt()
-    extra = max(0, total - segments)
-    share = weight / weight.sum() if weight.sum() > 0 else torch.full_like(weight, 1.0 / segments)
-    n = 1 + torch.floor(extra * share).long()
-    left = total - int(n.sum())
-    if left > 0: n[(extra * share - torch.floor(extra * share)).topk(min(left, segments)).indices] += 1
-    parts = [alphas[k] + (alphas[k + 1] - alphas[k]) * torch.arange(n[k], dtype=alphas.dtype, device=alphas.device) / n[k]
-             for k in range(segments)]
-    return torch.cat(parts + [alphas[-1:]])
-
 def _worst_gap(scores: dict, output_diff: Tensor) -> float:
     "The largest relative completeness gap over layers and examples."
     return max(relative_gap(completeness_gap(v, output_diff), output_diff).max().item() for v in scores.values())
 
+# %% ../nbs/05_conductance.ipynb #5be7796d
 def layer_conductance(model: nn.Module, # the model; left exactly as it was
                       inputs: Tensor, # (N, ...) inputs (token ids when `input_layer` is set)
                       layers: LayerSpec | Sequence[LayerSpec], # dotted name(s) or module(s), all from the same passes
@@ -112,9 +97,27 @@ def layer_conductance(model: nn.Module, # the model; left exactly as it was
                              "conductance", len(alphas) - 1, rule, passes, alphas if tol is not None else None,
                              problem.target.classes)
 
+# %% ../nbs/05_conductance.ipynb #b8f68e2f
+def refine_alphas(alphas: Tensor, # current path points, increasing, both ends included
+                  indicator: Tensor, # one error indicator per segment
+                  growth: float = 2.0, # the refined path has about growth x as many segments
+                  max_points: Optional[int] = None) -> Tensor: # cap on the number of points returned
+    "Split each segment into `n_k` equal parts, `n_k >= 1` proportional to `sqrt(indicator_k)`, about `growth` x the segments in all."
+    segments = len(indicator)
+    total = int(growth * segments) if max_points is None else min(int(growth * segments), max_points - 1)
+    weight = indicator.clamp_min(0).sqrt()
+    extra = max(0, total - segments)
+    share = weight / weight.sum() if weight.sum() > 0 else torch.full_like(weight, 1.0 / segments)
+    n = 1 + torch.floor(extra * share).long()
+    left = total - int(n.sum())
+    if left > 0: n[(extra * share - torch.floor(extra * share)).topk(min(left, segments)).indices] += 1
+    parts = [alphas[k] + (alphas[k + 1] - alphas[k]) * torch.arange(n[k], dtype=alphas.dtype, device=alphas.device) / n[k]
+             for k in range(segments)]
+    return torch.cat(parts + [alphas[-1:]])
+
 # %% ../nbs/05_conductance.ipynb #2f58385a
 class UnitFlows:
-    "Per-input flows through K units, summed chunk by chunk over a walk: sum_k w_k (dy/dx)^T (mask_u * dF/dy), times x - x' at the end."
+    "Per-input flows through K units, summed chunk by chunk over a walk: `sum_k w_k (dy/dx)^T (mask_u * dF/dy)`, times `x - x'` at the end."
     def __init__(self, problem: Problem, # the walk's problem (its start and baselines give x - x')
                  masks: Callable, # (unit_shape, dtype, device) -> (K, *unit_shape) masks, made at the first chunk
                  weights: Tensor, # the path's point weights
@@ -134,7 +137,7 @@ class UnitFlows:
         self.total[:, chunk.examples] += unit_vjp_sums(y, chunk, self.masks, g, self.weights, self.batched).to(self.total.dtype)
 
     def result(self) -> Tensor:
-        "(K, N, *path_shape): each unit's conductance of every input feature."
+        "Each unit's conductance of every input feature, of shape `(K, N, *path_shape)`."
         return self.total * (self.problem.start - self.problem.baselines)[None].to(self.total.dtype)
 
 # %% ../nbs/05_conductance.ipynb #828f0b16
@@ -179,7 +182,7 @@ def total_conductance_reference(model: nn.Module, inputs: Tensor, layer: LayerSp
                                 units: Optional[Sequence] = None, # index tuples; None means every unit
                                 input_layer: Optional[LayerSpec] = None, attribute_to: str = "output",
                                ) -> Tensor: # (N, *unit_shape), or (N, len(units)) when `units` is given
-    "Total conductance from the paper's formula, sum_i (x_i - x'_i) sum_k w_k dF/dy dy/dx_i, one backward per unit per point."
+    "Total conductance from the paper's formula, `sum_i (x_i - x'_i) sum_k w_k dF/dy dy/dx_i`, one backward per unit per point."
     check_steps(steps); check_rule(rule)
     with preserved_state(model):
         problem = prepare(model, inputs, layer, target, baselines, input_layer, attribute_to)

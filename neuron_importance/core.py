@@ -18,13 +18,13 @@ __all__ = ['LayerSpec', 'TargetSpec', 'named_modules', 'resolve_layers', 'preser
            'Target', 'resolve_target', 'check_finite', 'check_steps', 'resolve_baselines', 'Problem', 'prepare',
            'output_shapes', 'grad_or_zeros', 'vjp', 'cache_dir', 'save_atomic']
 
-# %% ../nbs/00_core.ipynb #99db3ed2
-LayerSpec = Union[str, nn.Module]
-
+# %% ../nbs/00_core.ipynb #2d745531
 def named_modules(model: nn.Module) -> dict[str, nn.Module]:
     "`model.named_modules()` as a dict; for a `torch.compile`d model, the names of the module it wraps (no `_orig_mod.` prefix)."
     return dict(getattr(model, "_orig_mod", model).named_modules())
 
+# %% ../nbs/00_core.ipynb #99db3ed2
+LayerSpec = Union[str, nn.Module]
 
 def _layer_name(model: nn.Module, layer: LayerSpec, modules: dict[str, nn.Module]) -> str:
     "The dotted name of `layer` in `model`, with a helpful error when there is none."
@@ -161,8 +161,6 @@ class LayerRecorder:
     def __exit__(self, *exc): self.remove()
 
 # %% ../nbs/00_core.ipynb #5f2b59f3
-TargetSpec = Union[None, int, Sequence[int], Tensor, Callable[[Tensor], Tensor]]
-
 def output_scores(out) -> Tensor:
     "The model's output as a `(rows, classes)` matrix of scores (a 1-d output is one column), or a clear error."
     if not isinstance(out, Tensor):
@@ -173,7 +171,7 @@ def output_scores(out) -> Tensor:
     raise ValueError(f"The model output has shape {tuple(out.shape)}: an int target picks a column of a (N, classes) output. "
                      "Pass a callable target that reduces the output to one scalar per example.")
 
-# %% ../nbs/00_core.ipynb #b7187e28
+# %% ../nbs/00_core.ipynb #9973decd
 class Target:
     "The scalar F per row: a column of the output per example, or a user's callable."
     def __init__(self, classes: Optional[Tensor] = None, fn: Optional[Callable] = None):
@@ -190,6 +188,9 @@ class Target:
             return f
         s, classes = output_scores(out), self.classes[examples]
         return s.gather(1, classes.repeat(len(s) // len(classes))[:, None]).squeeze(1)
+
+# %% ../nbs/00_core.ipynb #9291e399
+TargetSpec = Union[None, int, Sequence[int], Tensor, Callable[[Tensor], Tensor]]
 
 def resolve_target(target: TargetSpec, # None, int, per-example ints or callable
                    output: Tensor, # the model's output at the N inputs
@@ -215,18 +216,20 @@ def resolve_target(target: TargetSpec, # None, int, per-example ints or callable
                          f"(valid targets 0..{n_classes - 1}).")
     return Target(classes=classes)
 
-# %% ../nbs/00_core.ipynb #645844ca
+# %% ../nbs/00_core.ipynb #a0963b0c
 def check_finite(x: Tensor, what: str = "inputs"):
     "Raise a clear error when `x` holds NaN or Inf."
     if x.is_floating_point() and not torch.isfinite(x).all():
         n = (~torch.isfinite(x)).sum().item()
         raise ValueError(f"{what} contain {n} NaN/Inf values; attribution needs finite numbers. Clean or mask them first.")
 
+# %% ../nbs/00_core.ipynb #05b475e0
 def check_steps(steps: int):
     "Raise a clear error unless `steps` is a whole number >= 1."
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be an int >= 1 (the number of path segments), got {steps!r}.")
 
+# %% ../nbs/00_core.ipynb #7386c4b9
 def resolve_baselines(baselines: None | float | Tensor, # None (zeros), a scalar, or a tensor that broadcasts
                       start: Tensor, # the path's end point x, shape (N, ...)
                      ) -> Tensor: # the baselines, shape of `start`
@@ -243,7 +246,7 @@ def resolve_baselines(baselines: None | float | Tensor, # None (zeros), a scalar
     check_finite(baselines, "baselines")
     return baselines.to(device=start.device, dtype=start.dtype).expand_as(start).clone()
 
-# %% ../nbs/00_core.ipynb #8d4d9634
+# %% ../nbs/00_core.ipynb #1315d266
 @dataclass
 class Problem:
     "A validated attribution problem: where the path starts and ends, what is recorded, and which scalar is explained."
@@ -260,7 +263,7 @@ class Problem:
 
     @property
     def output_diff(self) -> Tensor:
-        "F(x) - F(x') per example."
+        "`F(x) - F(x')` per example."
         if self.f_baseline is None:
             raise RuntimeError("F(x') is not known yet: walk the path from alpha = 0 or call prepare(probe_baseline=True).")
         return self.f_input - self.f_baseline
@@ -282,6 +285,7 @@ class Problem:
         try: return self.model(self.inputs[examples].repeat(repeats, *[1] * (self.inputs.dim() - 1)))
         finally: rec.replacement = None
 
+# %% ../nbs/00_core.ipynb #8d6f9c5e
 def prepare(model: nn.Module, inputs: Tensor, layers, target: TargetSpec = None, baselines=None,
             input_layer: Optional[LayerSpec] = None, attribute_to: str = "output",
             probe_baseline: bool = True, # compute F(x') now; False leaves it to the path walk (its point at alpha = 0)
@@ -351,7 +355,7 @@ def vjp(y: Tensor, # the output of the product, e.g. a layer's recorded values
         v: Tensor, # the vector (shape of y), or a batch of them (K, *y.shape) with `batched`
         batched: bool = False, # one product per entry of v's first dimension, in one batched backward
        ) -> Tensor: # (dy/dx)^T v, shape of x (or (K, *x.shape)); zeros where y does not depend on x
-    "The vector-Jacobian product (dy/dx)^T v, keeping the graph for further products."
+    "The vector-Jacobian product `(dy/dx)^T v`, keeping the graph for further products."
     return grad_or_zeros(y, [x], grad_outputs=v, retain_graph=True, batched=batched)[0]
 
 # %% ../nbs/00_core.ipynb #e74c5780

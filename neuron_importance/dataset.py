@@ -33,9 +33,10 @@ class ShardSampler(DistributedSampler):
     def __iter__(self): return iter(range(self.rank + self.skip * self.num_replicas, len(self.dataset), self.num_replicas))
     def __len__(self) -> int: return max(0, len(range(self.rank, len(self.dataset), self.num_replicas)) - self.skip)
 
-# %% ../nbs/13_dataset.ipynb #cb607136
+# %% ../nbs/13_dataset.ipynb #cbe3004b
 AGGREGATES = ("mean", "mean_abs", "per_class")
 
+# %% ../nbs/13_dataset.ipynb #cb607136
 @dataclass
 class Aggregates:
     "Per-unit sums over the examples seen: total, absolute, per class, and the top-k examples per unit."
@@ -105,6 +106,7 @@ class Ranks:
     device: torch.device = torch.device("cpu")   # where collectives run (a GPU with nccl)
     started_here: bool = False                     # we started the process group, so we end it
 
+# %% ../nbs/13_dataset.ipynb #417c16a7
 def join_ranks() -> Ranks:
     "Join the process group that `torchrun` describes in the environment (gloo on CPU, nccl on GPU), or run alone."
     if not dist.is_initialized() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
@@ -117,6 +119,7 @@ def join_ranks() -> Ranks:
     device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
     return Ranks(dist.get_rank(), dist.get_world_size(), device, started)
 
+# %% ../nbs/13_dataset.ipynb #1eb7c1b3
 def _sum_tensors(agg: Aggregates) -> list:
     return [agg.count, agg.class_counts, *agg.sums.values(), *agg.abs_sums.values(), *agg.class_sums.values()]
 
@@ -161,7 +164,7 @@ class DatasetImportance:
     def layers(self) -> list: return list(self.mean)
 
     def top_units(self, layer: str, k: int = 10, by: str = "mean_abs", cls: Optional[int] = None) -> list:
-        "The `k` units of `layer` with the largest `by` ('mean', 'mean_abs', or 'per_class' with `cls`), as (unit, value)."
+        "The `k` units of `layer` with the largest `by` (`'mean'`, `'mean_abs'`, or `'per_class'` with `cls`), as (unit, value)."
         v = self.per_class[layer][cls] if by == "per_class" else getattr(self, by)[layer]
         idx = v.nan_to_num(-float("inf")).topk(min(k, len(v))).indices
         return [(int(i), float(v[i])) for i in idx]
@@ -174,7 +177,7 @@ class DatasetImportance:
         grey = ax.bar(range(len(units)), self.mean_abs[layer][units].numpy(), color="0.8", label="mean |score|")
         signed_bars(ax, self.mean[layer][units], labels=units, legend=False, width=0.5)
         sign_legend(ax, extra=[grey], title="mean score")
-        ax.set(xlabel="unit", ylabel=self.method)
+        ax.set(xlabel="unit (index in the layer)", ylabel=f"{self.method} (mean over examples)")
         ax.set_title(f"{layer}: top units by mean |{self.method}| over {self.count} examples", fontsize=9)
         return fig
 
@@ -194,30 +197,31 @@ class DatasetImportance:
 METHODS = measure_names(controls=False)   # the registry's measures; the random control has nothing to aggregate
 batch_scores = measure_scores              # one batch's (B, U) scores per layer (the name this step had before the registry)
 
+# %% ../nbs/13_dataset.ipynb #2272b35a
 class _Indexed(Dataset):
     "Items as (dataset index, item), so each batch knows which examples it holds."
     def __init__(self, ds: Dataset): self.ds = ds
     def __len__(self): return len(self.ds)
     def __getitem__(self, i): return i, self.ds[i]
 
-def _inputs_labels(batch) -> tuple:
-    "(inputs, labels or None) of a collated batch: a tensor, or a tuple whose first two entries are inputs and labels."
-    return (batch[0], batch[1] if len(batch) > 1 else None) if isinstance(batch, (tuple, list)) else (batch, None)
-
-def _digest(*tensors) -> str:
-    h = hashlib.sha1()
-    for t in tensors:
-        if isinstance(t, (tuple, list)): h.update(_digest(*t).encode())
-        elif isinstance(t, Tensor): h.update(t.detach().cpu().contiguous().numpy().tobytes())
-        else: h.update(repr(t).encode())
-    return h.hexdigest()[:16]
-
-# %% ../nbs/13_dataset.ipynb #2272b35a
 def _collate_indexed(collate: Callable):
     def fn(items):
         return torch.tensor([i for i, _ in items]), collate([it for _, it in items])
     return fn
 
+def _inputs_labels(batch) -> tuple:
+    "(inputs, labels or None) of a collated batch: a tensor, or a tuple whose first two entries are inputs and labels."
+    return (batch[0], batch[1] if len(batch) > 1 else None) if isinstance(batch, (tuple, list)) else (batch, None)
+
+def _labels(labels, n: int, step: int) -> Optional[Tensor]:
+    if labels is None: return None
+    labels = torch.as_tensor(labels)
+    if labels.dim() != 1 or len(labels) != n or labels.is_floating_point():
+        raise ValueError(f"Batch {step} has labels of shape {tuple(labels.shape)} and dtype {labels.dtype} for {n} examples: "
+                         "the second entry of each item must be one integer class.")
+    return labels.long()
+
+# %% ../nbs/13_dataset.ipynb #e9b3df2a
 def _probe(model: nn.Module, dataset: Dataset, layers: list, collate: Callable, device) -> tuple:
     "Units per layer and the output width, from the first example; a clear error when the model cannot take it."
     x, _ = _inputs_labels(collate([dataset[0]]))
@@ -229,6 +233,15 @@ def _probe(model: nn.Module, dataset: Dataset, layers: list, collate: Callable, 
                          f"and the forward pass fails ({type(e).__name__}: {e}). Check what the items hold: inputs, or (inputs, label).") from e
     return {k: (s[1] if len(s) > 1 else 1) for k, s in shapes.items()}, output_scores(out).shape[1]
 
+# %% ../nbs/13_dataset.ipynb #3c05bbc2
+def _digest(*tensors) -> str:
+    h = hashlib.sha1()
+    for t in tensors:
+        if isinstance(t, (tuple, list)): h.update(_digest(*t).encode())
+        elif isinstance(t, Tensor): h.update(t.detach().cpu().contiguous().numpy().tobytes())
+        else: h.update(repr(t).encode())
+    return h.hexdigest()[:16]
+
 def _fingerprint(model, dataset, names, method, target, aggregate, steps, batch_size, num_classes, top_k, world,
                  baselines, input_layer) -> dict:
     "What decides the result: a resumed run must match it exactly."
@@ -238,7 +251,6 @@ def _fingerprint(model, dataset, names, method, target, aggregate, steps, batch_
                 data=_digest(dataset[0], dataset[len(dataset) - 1]), model=_digest(*model.state_dict().values()),
                 baselines=_digest(baselines), input_layer=repr(input_layer))
 
-# %% ../nbs/13_dataset.ipynb #3c05bbc2
 def _resume(checkpoint: Optional[Path], fingerprint: dict, agg: Aggregates, ranks: Ranks) -> int:
     "Load a matching checkpoint into rank 0's aggregates; every rank learns how many batches it holds (0 without one)."
     msg = [0, None]
@@ -258,21 +270,13 @@ def _resume(checkpoint: Optional[Path], fingerprint: dict, agg: Aggregates, rank
 def _save_checkpoint(checkpoint: Path, fingerprint: dict, agg: Aggregates, batches: int):
     save_atomic(dict(fingerprint=fingerprint, batches=batches, aggregates=agg.state()), checkpoint)
 
+# %% ../nbs/13_dataset.ipynb #d2eb28c2
 def _batch_classes(labels, target, explained: Optional[Tensor], per_class: bool) -> Optional[Tensor]:
     "The class each example is counted under: its label, else the class it was explained for (the measure read it off)."
     if not per_class: return None
     if labels is not None: return torch.as_tensor(labels).reshape(-1).long()
     if (target is None or isinstance(target, int)) and explained is not None: return explained.cpu().long()
     raise ValueError("per_class needs labels in the dataset (items (inputs, label)) or a class target (None or an int).")
-
-# %% ../nbs/13_dataset.ipynb #d2eb28c2
-def _labels(labels, n: int, step: int) -> Optional[Tensor]:
-    if labels is None: return None
-    labels = torch.as_tensor(labels)
-    if labels.dim() != 1 or len(labels) != n or labels.is_floating_point():
-        raise ValueError(f"Batch {step} has labels of shape {tuple(labels.shape)} and dtype {labels.dtype} for {n} examples: "
-                         "the second entry of each item must be one integer class.")
-    return labels.long()
 
 def _add_batch(model, batches, step: int, agg: Aggregates, names, method, target, steps, baselines, input_layer,
                per_class: bool, device):
@@ -361,6 +365,7 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
 
+# %% ../nbs/13_dataset.ipynb #bc96a478
 def torchrun_local(args: Sequence[str], # what each rank runs: a script and its arguments, or "-m", a module, its arguments
                    nproc: int = 2, # ranks
                    timeout: float = 600, # seconds before the job is stopped (with `wait`)

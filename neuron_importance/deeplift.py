@@ -20,27 +20,8 @@ from .results import AttributionResult, as_units, completeness_gap, unit_masks
 __all__ = ['EPS', 'ELEMENTWISE', 'MAX_POOLS', 'SOFTMAXES', 'OWNERS', 'LINEAR', 'PRODUCTS', 'QUOTIENTS', 'EVAL_ONLY', 'CONSTANT',
            'rescale_multiplier', 'op_name', 'check_linear', 'DeepLiftMode', 'layer_deeplift', 'neuron_deeplift']
 
-# %% ../nbs/07_deeplift.ipynb #792b6313
+# %% ../nbs/07_deeplift.ipynb #54cef3ed
 EPS = 1e-10  # |Delta x| at or below this uses the gradient at the midpoint instead of Delta y / Delta x
-
-def _dep(t) -> bool:
-    "Does tensor `t` depend on the input (it requires grad, or an op with a dependent argument made it)?"
-    return isinstance(t, Tensor) and (t.requires_grad or getattr(t, "_ni_dep", False))
-
-def _tensors(x):
-    "The tensors in (nested) args or kwargs."
-    if isinstance(x, Tensor): yield x
-    elif isinstance(x, (list, tuple)):
-        for v in x: yield from _tensors(v)
-    elif isinstance(x, dict):
-        for v in x.values(): yield from _tensors(v)
-
-def _mark(out):
-    "Mark every tensor in `out` as input-dependent and return `out`."
-    for t in _tensors(out):
-        try: t._ni_dep = True
-        except (AttributeError, RuntimeError): pass
-    return out
 
 def _split(t: Tensor, n: int) -> tuple:
     "(input rows, reference rows) of a doubled batch, with a clear error when the batch is not doubled."
@@ -54,7 +35,7 @@ def _ratio(num: Tensor, den: Tensor, small: Tensor, fallback) -> Tensor:
     return torch.where(small, fallback, num / torch.where(small, torch.ones_like(den), den))
 
 def rescale_multiplier(x: Tensor, y: Tensor, fn: Callable, n: int, eps: float = EPS) -> Tensor:
-    "DeepLIFT's Rescale rule for an elementwise `fn`: Delta y / Delta x, or the gradient at the midpoint where |Delta x| <= eps."
+    "DeepLIFT's Rescale rule for an elementwise `fn`: `Delta y / Delta x`, or the gradient at the midpoint where `|Delta x| <= eps`."
     (x1, x0), (y1, y0) = _split(x, n), _split(y, n)
     small = (x1 - x0).abs() <= eps
     if not small.any(): return (y1 - y0) / (x1 - x0)
@@ -63,6 +44,7 @@ def rescale_multiplier(x: Tensor, y: Tensor, fn: Callable, n: int, eps: float = 
         (grad,) = torch.autograd.grad(fn(mid).sum(), mid)
     return _ratio(y1 - y0, x1 - x0, small, grad)
 
+# %% ../nbs/07_deeplift.ipynb #9e68f6eb
 class _Rescale(torch.autograd.Function):
     "y = fn(x) on the doubled batch; the backward pass multiplies the input rows' gradient by the Rescale multiplier."
     @staticmethod
@@ -122,7 +104,7 @@ class _Softmax(torch.autograd.Function):
         else: gz = (gn * ctx.r_mean + (gn * ctx.e_mean).sum(d, keepdim=True) * ctx.m_r) * ctx.m_e
         return torch.cat([gz, torch.zeros_like(gz)]), None, None, None
 
-# %% ../nbs/07_deeplift.ipynb #ecdf6fdd
+# %% ../nbs/07_deeplift.ipynb #922abd39
 ELEMENTWISE = ("relu", "relu6", "leaky_relu", "elu", "selu", "celu", "gelu", "silu", "mish", "softplus", "sigmoid",
                "tanh", "hardtanh", "hardsigmoid", "hardswish", "logsigmoid")
 MAX_POOLS = {"max_pool1d": F.max_pool1d, "max_pool2d": F.max_pool2d, "max_pool3d": F.max_pool3d}
@@ -133,6 +115,7 @@ def _functions(name: str) -> list:
     "Every callable called `name` in torch.nn.functional, torch, Tensor and torch.special."
     return [f for f in (getattr(o, name, None) for o in OWNERS) if callable(f)]
 
+# %% ../nbs/07_deeplift.ipynb #371515c0
 def _inplace_position(f) -> Optional[int]:
     "Position of the `inplace` parameter of `f` (None for builtins and functions without one); looked up once per function."
     try: params = list(inspect.signature(f).parameters)
@@ -152,6 +135,7 @@ def _call_elementwise(func, outplace, pos, args, kwargs, n):
         return _mark(x)
     return _mark(y)
 
+# %% ../nbs/07_deeplift.ipynb #b18dec4f
 def _call_max_pool(func, pool, args, kwargs, n):
     "Apply the max-pooling rule; returns (output, indices) when the call asked for indices."
     x, rest, kw = args[0], list(args[1:]), dict(kwargs)
@@ -160,6 +144,7 @@ def _call_max_pool(func, pool, args, kwargs, n):
     y = _mark(_MaxPool.apply(x, with_idx, n))
     return (y, with_idx(x.detach())[1]) if want_idx else y
 
+# %% ../nbs/07_deeplift.ipynb #7ab76f99
 def _call_max_over_dim(func, args, kwargs, n):
     "`amax`/`max` along one dimension (e.g. 1-max pooling over time) as a max pool over that dimension, with its exact rule."
     x, kw = args[0], dict(kwargs)
@@ -177,6 +162,7 @@ def _call_max_over_dim(func, args, kwargs, n):
     idx = x.detach().argmax(d, keepdim=keepdim)
     return torch.return_types.max((y, idx))
 
+# %% ../nbs/07_deeplift.ipynb #0db255a7
 def _call_softmax(func, log, args, kwargs, n):
     "Apply the softmax rule along the call's `dim`."
     x, kw = args[0], dict(kwargs)
@@ -188,6 +174,7 @@ def _call_softmax(func, log, args, kwargs, n):
     if dtype is not None: x = x.to(dtype)
     return _mark(_Softmax.apply(x, dim, n, log))
 
+# %% ../nbs/07_deeplift.ipynb #3d1338f4
 def _rule_table() -> dict:
     "func -> handler(func, args, kwargs, n) for every call with a DeepLIFT rule."
     table = {}
@@ -207,7 +194,7 @@ def _rule_table() -> dict:
         for f in _functions(name): table[f] = lambda func, a, k, n, log=name == "log_softmax": _call_softmax(func, log, a, k, n)
     return table
 
-# %% ../nbs/07_deeplift.ipynb #5eaebeb7
+# %% ../nbs/07_deeplift.ipynb #dedfbe92
 LINEAR = set("""avg_pool1d avg_pool2d avg_pool3d adaptive_avg_pool1d adaptive_avg_pool2d adaptive_avg_pool3d pad interpolate upsample
 pixel_shuffle pixel_unshuffle cat concat concatenate stack hstack vstack flatten unflatten reshape view view_as permute
 transpose t T mT swapaxes movedim squeeze unsqueeze contiguous clone expand expand_as repeat tile split chunk unbind narrow
@@ -219,11 +206,33 @@ EVAL_ONLY = {"batch_norm": 5, "dropout": 2, "dropout1d": 2, "dropout2d": 2, "dro
              "feature_alpha_dropout": 2}     # op -> position of its `training` argument
 CONSTANT = set("zeros_like ones_like empty_like full_like rand_like randn_like new_zeros new_ones new_full new_empty".split())
 
+# %% ../nbs/07_deeplift.ipynb #c66002e8
 def op_name(func) -> str:
     "A readable name for a torch function, method or property getter."
     if getattr(func, "__name__", "") == "__get__": return f"Tensor.{getattr(func.__self__, '__name__', '?')}"
     return getattr(func, "__name__", repr(func))
 
+# %% ../nbs/07_deeplift.ipynb #7c0d7e90
+def _dep(t) -> bool:
+    "Does tensor `t` depend on the input (it requires grad, or an op with a dependent argument made it)?"
+    return isinstance(t, Tensor) and (t.requires_grad or getattr(t, "_ni_dep", False))
+
+def _tensors(x):
+    "The tensors in (nested) args or kwargs."
+    if isinstance(x, Tensor): yield x
+    elif isinstance(x, (list, tuple)):
+        for v in x: yield from _tensors(v)
+    elif isinstance(x, dict):
+        for v in x.values(): yield from _tensors(v)
+
+def _mark(out):
+    "Mark every tensor in `out` as input-dependent and return `out`."
+    for t in _tensors(out):
+        try: t._ni_dep = True
+        except (AttributeError, RuntimeError): pass
+    return out
+
+# %% ../nbs/07_deeplift.ipynb #f488f6f0
 def _no_rule(name: str, why: str = "") -> ValueError:
     return ValueError(f"DeepLIFT has no rule for `{name}`{why}. Supported nonlinearities: {', '.join(ELEMENTWISE)}, "
                       f"max pooling and {', '.join(SOFTMAXES)}; linear ops pass through. Explain a layer below this op, "
@@ -244,6 +253,7 @@ def check_linear(func, args, kwargs):
     if name in QUOTIENTS and not _dep(args[1] if len(args) > 1 else kwargs.get("other")): return
     raise _no_rule(name, " (a product of two input-dependent tensors)" if name in PRODUCTS | QUOTIENTS else "")
 
+# %% ../nbs/07_deeplift.ipynb #6f8b84cd
 class DeepLiftMode(TorchFunctionMode):
     """Sees every torch call of a forward pass over the doubled batch (inputs, then references): nonlinear ops with a
     rule get DeepLIFT multipliers in their backward pass, linear ops pass through, anything else raises."""
@@ -264,7 +274,7 @@ class DeepLiftMode(TorchFunctionMode):
         check_linear(func, args, kwargs)
         return out if op_name(func) in CONSTANT else _mark(out)
 
-# %% ../nbs/07_deeplift.ipynb #a23fc25c
+# %% ../nbs/07_deeplift.ipynb #8ab7bfb4
 def _deeplift_pass(problem: Problem, examples: slice) -> tuple:
     "One forward pass over inputs and references of `examples` stacked as one batch, under `DeepLiftMode`: (points, F per row, recorded values)."
     x, x0 = problem.start[examples], problem.baselines[examples]
@@ -275,6 +285,7 @@ def _deeplift_pass(problem: Problem, examples: slice) -> tuple:
         rec.check_recorded()
         return points, f, dict(rec.values)
 
+# %% ../nbs/07_deeplift.ipynb #0b31ce7a
 def _groups(n: int, batch_size: Optional[int]):
     "Slices of at most `batch_size` examples (all at once when None)."
     size = n if batch_size is None else batch_size
@@ -290,7 +301,7 @@ def layer_deeplift(model: nn.Module, # the model; left exactly as it was
                    attribute_to: str = "output", # scores of each layer's "output" or its "input"
                    batch_size: Optional[int] = None, # examples per pass (each pass holds 2 x batch_size rows)
                   ) -> AttributionResult:
-    "DeepLIFT (Rescale) contributions m_y * (y(x) - y(x')) of every unit of every layer in `layers`, from one pass."
+    "DeepLIFT (Rescale) contributions `m_y * (y(x) - y(x'))` of every unit of every layer in `layers`, from one pass."
     with preserved_state(model):
         problem = prepare(model, inputs, layers, target, baselines, input_layer, attribute_to, probe_baseline=False)
         n = len(problem.start)
@@ -319,7 +330,7 @@ def neuron_deeplift(model: nn.Module, # the model; left exactly as it was
                     input_layer: Optional[LayerSpec] = None, # compare with references in this layer's output space
                     attribute_to: str = "output", # units of the layer's "output" or its "input"
                    ) -> Tensor: # (N, K, *path_shape): contribution of each input feature through each unit
-    "DeepLIFT contributions of each input feature through each of K units: m_{F,y} m_{y,x_i} (x_i - x'_i), from one forward pass."
+    "DeepLIFT contributions of each input feature through each of K units: `m_{F,y} m_{y,x_i} (x_i - x'_i)`, from one forward pass."
     neurons = as_units(neurons)
     with preserved_state(model):
         problem = prepare(model, inputs, layer, target, baselines, input_layer, attribute_to, probe_baseline=False)

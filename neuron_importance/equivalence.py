@@ -19,7 +19,7 @@ from .conductance import UnitFlows, add_segments, layer_conductance, total_condu
 # %% auto #0
 __all__ = ['Check', 'EquivalenceReport', 'check_equivalence', 'Convergence', 'steps_for_completeness']
 
-# %% ../nbs/08_equivalence.ipynb #21ed6ad3
+# %% ../nbs/08_equivalence.ipynb #00b9aeff
 @dataclass
 class Check:
     "One identity: its measured relative error against its tolerance."
@@ -30,6 +30,7 @@ class Check:
     @property
     def ok(self) -> bool: return bool(self.error <= self.tolerance)
 
+# %% ../nbs/08_equivalence.ipynb #eeb9583a
 @dataclass
 class EquivalenceReport:
     "The identities of conductance on one layer of one model, with the steps and rule used."
@@ -65,9 +66,9 @@ class EquivalenceReport:
         rows += [f"| {c.name} | {c.error:.2e} | {c.tolerance:.1e} | {'yes' if c.ok else '**no**'} | {c.compares} |" for c in self.checks]
         return "\n".join(rows + [""] + [f"- {n}" for n in self.notes])
 
-# %% ../nbs/08_equivalence.ipynb #a6aa3003
+# %% ../nbs/08_equivalence.ipynb #db923e7a
 def _top_units(problem: Problem, name: str, k: int) -> list:
-    "The k units with the largest first-order conductance estimate dF/dy(x) * (y(x) - y(x')), worst case over examples."
+    "The k units with the largest first-order conductance estimate `dF/dy(x) * (y(x) - y(x'))`, worst case over examples."
     alphas = torch.tensor([0.0, 1.0], dtype=torch.float64, device=problem.start.device)
     ends = list(walk_path(problem, alphas, batch_size=2 * len(problem.start)))
     y = torch.cat([c.split(c.values[name].detach()) for c in ends])
@@ -76,6 +77,7 @@ def _top_units(problem: Problem, name: str, k: int) -> list:
     idx = est.flatten().topk(min(k, est.numel())).indices
     return [tuple(int(j) for j in torch.unravel_index(i, est.shape)) for i in idx]
 
+# %% ../nbs/08_equivalence.ipynb #1df6f6b0
 def _path_integrals(problem: Problem, name: str, steps: int, rule: str, units: list, batch_size: Optional[int],
                     progress: bool = False) -> dict:
     "One walk: neuron IG of every unit, the input-gradient flow through the layer, input IG, and neuron conductance of `units`."
@@ -97,6 +99,26 @@ def _path_integrals(problem: Problem, name: str, steps: int, rule: str, units: l
     through = flows.result()
     return dict(nig=nig[name], flow=through[0], ig=ig * (problem.start - problem.baselines).to(ig.dtype),
                 nc=through[1:].transpose(0, 1))
+
+# %% ../nbs/08_equivalence.ipynb #582fd3ac
+def _explain(report: EquivalenceReport) -> list:
+    "Plain-language reasons for the checks that failed."
+    notes, c = [], {k.name: k for k in report.checks}
+    cut = c["sum_y Cond_i == IG_i"]
+    if not cut.ok:
+        notes.append(f"The layer does not cut every input->output path (a skip connection or a branch around it): the input "
+                     f"gradient that flows through it differs from the whole input gradient by {100 * cut.error:.3g}% (L1), so "
+                     "completeness cannot hold for this layer alone. The per-unit identities (paper-exact == neuron IG, "
+                     "sum_i Cond_i == Cond) do not need a cut.")
+    if not c["completeness"].ok and cut.ok:
+        notes.append(f"The layer cuts every path, so the completeness gap ({c['completeness'].error:.3g}) is discretisation error "
+                     f"at {report.steps} steps: raise steps (steps_for_completeness finds how many)"
+                     + (" or use rule='trapezoid'." if report.rule == "left" else "."))
+    per_unit = [k for k in ("paper-exact == neuron IG", "sum_i Cond_i == Cond") if k in c and not c[k].ok]
+    if per_unit:
+        notes.append(f"{' and '.join(per_unit)}: the two quadratures (gradients at points vs segments in hidden space) "
+                     f"differ by more than {report.checks[0].tolerance:g} at {report.steps} steps; they converge as steps grow.")
+    return notes
 
 # %% ../nbs/08_equivalence.ipynb #2ff1a0f0
 def check_equivalence(model: nn.Module, # the model; left exactly as it was
@@ -139,27 +161,7 @@ def check_equivalence(model: nn.Module, # the model; left exactly as it was
     report.notes = _explain(report)
     return report
 
-# %% ../nbs/08_equivalence.ipynb #582fd3ac
-def _explain(report: EquivalenceReport) -> list:
-    "Plain-language reasons for the checks that failed."
-    notes, c = [], {k.name: k for k in report.checks}
-    cut = c["sum_y Cond_i == IG_i"]
-    if not cut.ok:
-        notes.append(f"The layer does not cut every input->output path (a skip connection or a branch around it): the input "
-                     f"gradient that flows through it differs from the whole input gradient by {100 * cut.error:.3g}% (L1), so "
-                     "completeness cannot hold for this layer alone. The per-unit identities (paper-exact == neuron IG, "
-                     "sum_i Cond_i == Cond) do not need a cut.")
-    if not c["completeness"].ok and cut.ok:
-        notes.append(f"The layer cuts every path, so the completeness gap ({c['completeness'].error:.3g}) is discretisation error "
-                     f"at {report.steps} steps: raise steps (steps_for_completeness finds how many)"
-                     + (" or use rule='trapezoid'." if report.rule == "left" else "."))
-    per_unit = [k for k in ("paper-exact == neuron IG", "sum_i Cond_i == Cond") if k in c and not c[k].ok]
-    if per_unit:
-        notes.append(f"{' and '.join(per_unit)}: the two quadratures (gradients at points vs segments in hidden space) "
-                     f"differ by more than {report.checks[0].tolerance:g} at {report.steps} steps; they converge as steps grow.")
-    return notes
-
-# %% ../nbs/08_equivalence.ipynb #4a484c5c
+# %% ../nbs/08_equivalence.ipynb #a88e86fa
 @dataclass
 class Convergence:
     "Steps each rule needed to reach a completeness tolerance, with the history of (steps, worst relative gap)."
@@ -174,6 +176,7 @@ class Convergence:
             rows.append(f"  {rule:<10} {got:<26} " + "  ".join(f"{s}:{e:.1e}" for s, e in h))
         return "\n".join(rows)
 
+# %% ../nbs/08_equivalence.ipynb #fec1776e
 def steps_for_completeness(model: nn.Module, inputs: Tensor, layer: LayerSpec, tol: float = 0.01,
                            rules: Sequence[str] = RULES, start: int = 4, max_steps: int = 1024,
                            **kwargs) -> Convergence: # kwargs go to `layer_conductance`

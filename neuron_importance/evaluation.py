@@ -15,11 +15,12 @@ from .core import LayerSpec, Target, TargetSpec, output_scores, output_shapes, p
 from .results import per_unit
 from .measures import layer_activation
 from .registry import MEASURES, check_measure, unit_scores
+from .viz import DOCS_WIDTH
 
 # %% auto #0
 __all__ = ['FILLS', 'ablated', 'AblationCurve', 'top_k_masks', 'layer_at_baseline', 'check_fill', 'decisions', 'ablation_fill',
            'ablation_effects', 'ablation_curve', 'compare_ablation', 'ablation_table', 'plot_ablation', 'select_units',
-           'layer_features', 'probe_accuracy', 'FeatureSelection', 'class_scores', 'feature_selection']
+           'layer_features', 'probe_accuracy', 'class_scores', 'FeatureSelection', 'feature_selection']
 
 # %% ../nbs/10_evaluation.ipynb #0a1b6815
 def _fill_like(out: Tensor, fill: Union[float, Tensor]) -> Tensor:
@@ -74,6 +75,7 @@ class AblationCurve:
                     mean=f.mean().item() if len(f) else nan, median=f.median().item() if len(f) else nan,
                     max=f.max().item() if len(f) else nan)
 
+# %% ../nbs/10_evaluation.ipynb #72e216b5
 def top_k_masks(scores: Tensor, # (N, U) a score per example and unit
                 ks: Sequence[int], # how many units to pick, one mask per entry
                ) -> list: # (N, U) boolean masks
@@ -81,6 +83,7 @@ def top_k_masks(scores: Tensor, # (N, U) a score per example and unit
     rank = scores.argsort(1, descending=True).argsort(1)      # rank of each unit within its example, 0 = highest
     return [rank < k for k in ks]
 
+# %% ../nbs/10_evaluation.ipynb #163239e9
 def layer_at_baseline(model: nn.Module, inputs: Tensor, layer: LayerSpec, target: TargetSpec = None, baselines=None,
                       input_layer: Optional[LayerSpec] = None) -> Tensor:
     "The layer's values at the baselines (in path space when `input_layer` is set), shape of its output at `inputs`."
@@ -97,6 +100,7 @@ def check_fill(fill: str):
     "Raise a clear error unless `fill` is one of `FILLS`."
     if fill not in FILLS: raise ValueError(f"fill must be 'zero' or 'baseline', not {fill!r}.")
 
+# %% ../nbs/10_evaluation.ipynb #26a7550d
 def decisions(out: Tensor, # the model's output
               target: Target, # from `resolve_target`
               binary: bool, # the target column is a binary logit: its sign is the prediction
@@ -105,6 +109,7 @@ def decisions(out: Tensor, # the model's output
     f = target(out)
     return f, (f > 0) if binary else output_scores(out).argmax(1)
 
+# %% ../nbs/10_evaluation.ipynb #a84f98b0
 def ablation_fill(model: nn.Module, inputs: Tensor, layer: LayerSpec,
                   fill: str = "zero", # "zero", or "baseline" (each unit's value at the baselines)
                   target: TargetSpec = None, baselines=None, input_layer: Optional[LayerSpec] = None):
@@ -112,6 +117,7 @@ def ablation_fill(model: nn.Module, inputs: Tensor, layer: LayerSpec,
     check_fill(fill)
     return 0.0 if fill == "zero" else layer_at_baseline(model, inputs, layer, target, baselines, input_layer)
 
+# %% ../nbs/10_evaluation.ipynb #223469de
 def ablation_effects(model: nn.Module, # the model; left exactly as it was
                      inputs: Tensor, # (N, ...) the examples
                      layer: LayerSpec, # the layer whose units are removed
@@ -172,6 +178,7 @@ def compare_ablation(model: nn.Module, inputs: Tensor, layer: LayerSpec,
                               ks=ks, fill=fill, binary=binary, measure=m, **kw)
             for m in measures}
 
+# %% ../nbs/10_evaluation.ipynb #350ec5da
 def ablation_table(curves: dict) -> str:
     "Markdown table: units removed until the prediction flips (mean / median / max over examples that flip)."
     rows = ["| measure | examples flipped | mean | median | max |", "|---|---|---|---|---|"]
@@ -180,18 +187,20 @@ def ablation_table(curves: dict) -> str:
         rows.append(f"| {m} | {s['flipped']}/{s['examples']} | {s['mean']:.1f} | {s['median']:.0f} | {s['max']:.0f} |")
     return "\n".join(rows)
 
+# %% ../nbs/10_evaluation.ipynb #cace7cb4
 def plot_ablation(curves: dict, title: str = ""):
     "Mean relative target score and fraction of flipped predictions vs units removed, one line per measure."
     import matplotlib.pyplot as plt
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.4))
+    fig, (a, b) = plt.subplots(1, 2, figsize=(DOCS_WIDTH, 3.4))
     for m, c in curves.items():
         style = dict(ls="--", color="gray") if m == "random" else {}
         rel = c.scores / c.scores[0].abs().clamp_min(1e-12)
         a.plot(c.ks, rel.mean(1), label=m, **style)
         b.plot(c.ks, c.flipped.float().mean(1), label=m, **style)
-    a.set(xlabel="units removed (top-k by measure)", ylabel="target score / unablated |score|", title="target score")
-    b.set(xlabel="units removed (top-k by measure)", ylabel="fraction of predictions flipped", title="flips")
-    a.axhline(0, color="k", lw=0.5); b.legend(fontsize=8)
+    a.set_ylabel("mean over examples of\nF / |unablated F|", fontsize=9); a.set_title("target score F", fontsize=10)
+    b.set_ylabel("fraction of examples\nwhose prediction flipped", fontsize=9); b.set_title("flips", fontsize=10)
+    fig.supxlabel("units removed (top-k by the measure; a conv layer's units are its filters)", fontsize=9)
+    a.axhline(0, color="k", lw=0.5); b.legend(fontsize=7)
     if title: fig.suptitle(title)
     fig.tight_layout()
     return fig
@@ -205,6 +214,7 @@ def select_units(class_scores: Tensor, # (C, U) each class's total importance pe
     k = min(int(k), class_scores.shape[1])
     return ranked.topk(k, dim=1).indices.flatten().unique()
 
+# %% ../nbs/10_evaluation.ipynb #b96dd110
 def layer_features(model: nn.Module, inputs: Tensor, layer: LayerSpec, input_layer: Optional[LayerSpec] = None,
                    batch_size: Optional[int] = None) -> Tensor:
     "(N, U) activations of `layer`'s units (conv maps summed per filter): the probe's features."
@@ -212,6 +222,7 @@ def layer_features(model: nn.Module, inputs: Tensor, layer: LayerSpec, input_lay
     acts = layer_activation(model, inputs, name, target=0, input_layer=input_layer, batch_size=batch_size)  # target: any column
     return per_unit(acts[name]).detach()
 
+# %% ../nbs/10_evaluation.ipynb #b632862f
 def probe_accuracy(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tensor, seed: int = 0) -> float:
     "Held-out accuracy of a logistic-regression probe on standardised features."
     from sklearn.linear_model import LogisticRegression
@@ -220,6 +231,21 @@ def probe_accuracy(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Ten
     probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed))
     probe.fit(train_x.cpu().numpy(), train_y.cpu().numpy())
     return float(probe.score(test_x.cpu().numpy(), test_y.cpu().numpy()))
+
+# %% ../nbs/10_evaluation.ipynb #cbba1387
+def class_scores(model: nn.Module, inputs: Tensor, labels: Tensor, layer: LayerSpec, measure: str,
+                 targets: Optional[dict] = None, # label -> target spec (None: no ranking for this label); default: label c -> column c
+                 max_per_class: Optional[int] = None, seed: int = 0, **kw) -> Tensor:
+    "(C, U) each class's mean importance per unit over its examples (nan for a class whose target is None); the random control draws per class."
+    classes = labels.unique().tolist()
+    targets = {c: c for c in classes} if targets is None else targets
+    rows = []
+    for c in classes:
+        idx = (labels == c).nonzero().flatten()[:max_per_class]
+        t = targets.get(c)
+        rows.append(None if t is None else unit_scores(model, inputs[idx], layer, measure, target=t, seed=seed + c, **kw).mean(0))
+    width = next(r for r in rows if r is not None).shape[0]
+    return torch.stack([torch.full((width,), float("nan")) if r is None else r for r in rows])
 
 # %% ../nbs/10_evaluation.ipynb #e2347e46
 @dataclass
@@ -246,24 +272,12 @@ class FeatureSelection:
         for m, acc in self.accuracy.items():
             ax.plot(self.ks, acc, marker="o", label=m, **(dict(ls="--", color="gray") if m == "random" else {}))
         ax.axhline(self.all_units, color="k", lw=0.8, ls=":", label="all units")
-        ax.set(xlabel="units kept per class (top-k by measure)", ylabel="held-out probe accuracy", title=title or "feature selection")
+        ax.set(xlabel="units kept per class (top-k by measure)", ylabel="held-out probe accuracy (fraction correct)",
+               title=title or "feature selection", xticks=list(self.ks))
         ax.legend(fontsize=8); fig.tight_layout()
         return fig
 
-def class_scores(model: nn.Module, inputs: Tensor, labels: Tensor, layer: LayerSpec, measure: str,
-                 targets: Optional[dict] = None, # label -> target spec (None: no ranking for this label); default: label c -> column c
-                 max_per_class: Optional[int] = None, seed: int = 0, **kw) -> Tensor:
-    "(C, U) each class's mean importance per unit over its examples (nan for a class whose target is None); the random control draws per class."
-    classes = labels.unique().tolist()
-    targets = {c: c for c in classes} if targets is None else targets
-    rows = []
-    for c in classes:
-        idx = (labels == c).nonzero().flatten()[:max_per_class]
-        t = targets.get(c)
-        rows.append(None if t is None else unit_scores(model, inputs[idx], layer, measure, target=t, seed=seed + c, **kw).mean(0))
-    width = next(r for r in rows if r is not None).shape[0]
-    return torch.stack([torch.full((width,), float("nan")) if r is None else r for r in rows])
-
+# %% ../nbs/10_evaluation.ipynb #7292ea1a
 def feature_selection(model: nn.Module, layer: LayerSpec,
                       train_inputs: Tensor, train_labels: Tensor, # examples that rank the units and fit the probe
                       test_inputs: Tensor, test_labels: Tensor, # held-out examples that score the probe

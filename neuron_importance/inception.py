@@ -25,7 +25,6 @@ __all__ = ['MIXED', 'WEIGHTS_ENV', 'paper_layers', 'imagenet_classes', 'imagenet
 
 # %% ../nbs/21_inception.ipynb #4a3328d1
 MIXED = ("mixed3a", "mixed3b", "mixed4a", "mixed4b", "mixed4c", "mixed4d", "mixed4e", "mixed5a", "mixed5b")
-WEIGHTS_ENV = "NEURON_IMPORTANCE_GOOGLENET"
 
 def paper_layers(model: nn.Module, names: str | Sequence[str] = MIXED) -> list[str]:
     "The model's names for the layers `names`, which may use the paper's spelling (mixed4d -> inception4d)."
@@ -33,6 +32,7 @@ def paper_layers(model: nn.Module, names: str | Sequence[str] = MIXED) -> list[s
     own = [n.replace("mixed", "inception", 1) if n.startswith("mixed") else n for n in names]
     return list(resolve_layers(model, own))
 
+# %% ../nbs/21_inception.ipynb #889415ae
 def imagenet_classes() -> list[str]:
     "The 1,000 ImageNet class names, from torchvision's weight metadata (no download)."
     from torchvision.models import GoogLeNet_Weights
@@ -42,6 +42,9 @@ def imagenet_transform():
     "ImageNet preprocessing for GoogLeNet: resize 256, center crop 224, normalise (a PIL image -> (3, 224, 224))."
     from torchvision.models import GoogLeNet_Weights
     return GoogLeNet_Weights.IMAGENET1K_V1.transforms()
+
+# %% ../nbs/21_inception.ipynb #10a2fa22
+WEIGHTS_ENV = "NEURON_IMPORTANCE_GOOGLENET"
 
 def _googlenet_from_state(state: dict) -> nn.Module:
     "torchvision's GoogLeNet as its pretrained builder makes it: aux heads loaded, then dropped; input transform on."
@@ -69,7 +72,7 @@ def load_googlenet(weights: Optional[str | Path] = None, # a local state-dict fi
                            f"then pass the file: load_googlenet('path/to/googlenet-1378be20.pth') or set {WEIGHTS_ENV}.") from e
     return _googlenet_from_state(state)
 
-# %% ../nbs/21_inception.ipynb #10a2fa22
+# %% ../nbs/21_inception.ipynb #c1081dab
 def filter_conductance(model: nn.Module, images: Tensor, layers: str | Sequence[str] = MIXED,
                        target=None, # None: the top predicted label of each image
                        steps: int = 32, baselines=None, batch_size: Optional[int] = None,
@@ -79,6 +82,7 @@ def filter_conductance(model: nn.Module, images: Tensor, layers: str | Sequence[
                             batch_size=batch_size, progress=progress)
     return res.per_channel()
 
+# %% ../nbs/21_inception.ipynb #aadf35a6
 def filter_maps(model: nn.Module, image: Tensor, layer: str, filters: Sequence[int], target=None, steps: int = 32,
                 baselines=None) -> Tensor:
     "(K, H, W) each filter's conductance per pixel, summed over colour channels, for one image (C, H, W)."
@@ -88,20 +92,33 @@ def filter_maps(model: nn.Module, image: Tensor, layer: str, filters: Sequence[i
     return nc[0].sum(1).detach()
 
 def plot_filter_maps(image: Tensor, maps: Tensor, titles: Sequence[str] = (), cmap_image: str = "gray"):
-    "The image, then each filter's map over it (red: pixels that add to the target through the filter, blue: take away)."
+    "The image, then each filter's map over it on one colour scale with a colour bar (red: pixels that add to the target through the filter, blue: take away), at most the docs column wide."
     import matplotlib.pyplot as plt
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+    from neuron_importance.viz import DOCS_WIDTH, SIGNED_CMAP
     k = len(maps)
-    fig, axes = plt.subplots(1, k + 1, figsize=(2.2 * (k + 1), 2.4))
+    cols = min(k + 1, 5)                                   # wrap into rows of at most 5 panels
+    rows = -(-(k + 1) // cols)
+    width = min(2.2 * cols, DOCS_WIDTH)
+    side = width / cols
+    fig, axes = plt.subplots(rows, cols, figsize=(width, rows * (side + 0.3) + (0.8 if k else 0)), squeeze=False,
+                             layout="constrained")
+    fig.get_layout_engine().set(w_pad=0.12)               # room for the 0.1-inch margin of a tight-cropped save
+    axes = list(axes.flat)
     img = image.detach().float()
     img = (img - img.min()) / (img.max() - img.min() + 1e-12)
     axes[0].imshow(img.permute(1, 2, 0).squeeze(-1).numpy(), cmap=cmap_image); axes[0].set_title("input", fontsize=8)
+    lim = max((m.abs().max().item() for m in maps), default=0.0) or 1.0    # one scale, symmetric about zero
     for i, m in enumerate(maps):
-        lim = m.abs().max().item() or 1.0
         axes[i + 1].imshow(img.mean(0).numpy(), cmap="gray", alpha=0.5)
-        axes[i + 1].imshow(m.numpy(), cmap="bwr", vmin=-lim, vmax=lim, alpha=0.7)
+        axes[i + 1].imshow(m.numpy(), cmap=SIGNED_CMAP, vmin=-lim, vmax=lim, alpha=0.7)
         axes[i + 1].set_title(titles[i] if i < len(titles) else f"map {i}", fontsize=8)
     for ax in axes: ax.axis("off")
-    fig.tight_layout()
+    if k:
+        bar = fig.colorbar(ScalarMappable(Normalize(-lim, lim), SIGNED_CMAP), ax=axes, location="bottom", shrink=0.6, aspect=40)
+        bar.set_label("conductance per pixel (red: adds to the class score, blue: takes from it)", fontsize=8)
+        bar.ax.tick_params(labelsize=7)
     return fig
 
 # %% ../nbs/21_inception.ipynb #850d9835
@@ -135,6 +152,7 @@ def train_mini_inception(images: Tensor, labels: Tensor, epochs: int = 8, lr: fl
             opt.zero_grad(); loss.backward(); opt.step()
     return model.eval()
 
+# %% ../nbs/21_inception.ipynb #16d81360
 def trained_mini_inception(epochs: int = 8, seed: int = 0, retrain: bool = False, show_progress: bool = True) -> tuple:
     "The replica trained on the 4,000 training digits (cached), the digits, and the train / test indices."
     images, labels = mnist_5k()

