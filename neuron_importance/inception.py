@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from fastprogress.fastprogress import progress_bar
 
 from .core import cache_dir, resolve_layers, save_atomic
-from .models import mnist_5k, split_digits
+from .models import MNIST_FILE, mnist_5k, split_digits   # moved to models; importable from here too
 from .results import AttributionResult
 from .conductance import layer_conductance, neuron_conductance
 
