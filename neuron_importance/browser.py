@@ -13,7 +13,7 @@ import torch
 from torch import nn, Tensor
 import ipywidgets as widgets
 
-from .core import LayerSpec, Target, output_scores, output_shapes, resolve_layers
+from .core import InputsSpec, LayerSpec, Target, model_call, output_scores, output_shapes, resolve_layers
 from .viz import figure_html, figure_png, highlight_html, new_figure, signed_bars, signed_image
 from .conductance import neuron_conductance
 from .registry import check_measure, measure_names, unit_scores
@@ -60,7 +60,9 @@ def token_renderer(itos: Sequence[str], # token id -> text (e.g. `Vocab.itos`)
 def feature_renderer(top: int = 20) -> Renderer:
     "Any input: the `top` features with the largest |attribution| as signed bars (the input's values without one)."
     def render(x: Tensor, attribution: Optional[Tensor], title: str = ""):
-        v = (x if attribution is None else attribution).detach().float().cpu().reshape(-1)
+        shown = x if attribution is None else attribution
+        parts = shown if isinstance(shown, (tuple, list)) else (shown,)          # several inputs: one row of features
+        v = torch.cat([p.detach().float().cpu().reshape(-1) for p in parts])
         idx = v.abs().topk(min(top, v.numel())).indices
         fig = new_figure(max(2.5, 0.25 * len(idx) + 1), 1.8); ax = fig.add_subplot()
         signed_bars(ax, v[idx], labels=[i.item() for i in idx], legend=attribution is not None)
@@ -69,9 +71,9 @@ def feature_renderer(top: int = 20) -> Renderer:
     return render
 
 # %% ../nbs/11_browser.ipynb #46642845
-def default_renderer(inputs: Tensor, input_layer: Optional[LayerSpec] = None) -> Renderer:
-    "`image_renderer` for batches of images `(N, C, H, W)`, `feature_renderer` otherwise (token ids without a vocabulary included)."
-    return image_renderer() if inputs.dim() == 4 and input_layer is None else feature_renderer()
+def default_renderer(inputs: InputsSpec, input_layer: Optional[LayerSpec] = None) -> Renderer:
+    "`image_renderer` for batches of images `(N, C, H, W)`, `feature_renderer` otherwise (token ids without a vocabulary, and several inputs, included)."
+    return image_renderer() if isinstance(inputs, Tensor) and inputs.dim() == 4 and input_layer is None else feature_renderer()
 
 # %% ../nbs/11_browser.ipynb #3a526e70
 BROWSER_MEASURES = measure_names(controls=False)   # the measures of the registry, without the random control
@@ -89,12 +91,13 @@ class View:
 # %% ../nbs/11_browser.ipynb #a195ea4b
 def _rows(t, sl: slice, n: int):
     "Rows `sl` of a per-example tensor (first dimension `n`, more than one dimension); anything else is shared by all rows."
+    if isinstance(t, (tuple, list)): return tuple(_rows(b, sl, n) for b in t)       # one baseline per input
     return t[sl] if isinstance(t, Tensor) and t.dim() > 1 and len(t) == n else t
 
 class BrowserData:
     "The numbers behind the neuron browser, cached: scores per (layer, measure, class), attributions per (layer, unit, example, class)."
     def __init__(self, model: nn.Module, # the model; left exactly as it was
-                 inputs: Tensor, # (N, ...) the examples to browse (token ids when `input_layer` is set)
+                 inputs: InputsSpec, # (N, ...) the examples to browse, or a tuple of inputs (token ids when `input_layer` is set)
                  layers: Sequence[LayerSpec], # the layers offered, by name or module
                  measures: Sequence[str] = BROWSER_MEASURES, # the measures offered
                  baselines=None, # None (zeros), a scalar, a tensor shared by all inputs, or one row per input (N, ...)
@@ -103,21 +106,31 @@ class BrowserData:
                  steps: int = 32, # path steps for conductance, internal influence and the unit attributions
                  batch: int = 32, # examples per scoring call (the progress bar moves once per batch)
                  fill: str = "zero", # ablation fill: "zero" or "baseline" (the layer's values at the baselines)
+                 additional_forward_args=None, # extra positional arguments of the model, after the inputs
+                 forward_kwargs: Optional[dict] = None, # keyword arguments of the model (e.g. attention_mask), one row per input or shared
                 ):
-        if not isinstance(inputs, Tensor) or len(inputs) == 0:
-            raise ValueError("inputs must be a non-empty tensor (N, ...): pass a batch of at least one example.")
+        if not isinstance(inputs, (Tensor, tuple, list)) or (isinstance(inputs, Tensor) and len(inputs) == 0):
+            raise ValueError("inputs must be a non-empty tensor (N, ...) or a tuple of them: pass a batch of at least one example.")
+        self.call = model_call(model, inputs, additional_forward_args, forward_kwargs)
         if isinstance(layers, (str, nn.Module)): layers = [layers]
         for m in measures: check_measure(m, controls=False, offered_by="the browser")
         check_fill(fill)
         self.model, self.inputs, self.measures, self.layers = model, inputs, list(measures), list(resolve_layers(model, layers))
         self.baselines, self.input_layer, self.binary = baselines, input_layer, binary
         self.steps, self.batch, self.fill = steps, batch, fill
-        out, shapes = output_shapes(model, inputs, self.layers)
+        out, shapes = output_shapes(model, inputs, self.layers, additional_forward_args, forward_kwargs)
         self.output, self.dims = output_scores(out).detach(), {k: len(v) for k, v in shapes.items()}
         self._scores, self._attr, self.computed = {}, {}, 0   # caches; `computed` counts cache misses
 
     @property
     def n_classes(self) -> int: return self.output.shape[1]
+
+    @property
+    def n(self) -> int: return self.call.n
+
+    def example_input(self, e: int):
+        "Example `e`'s input (a tensor, or a tuple of them for several inputs), as the renderer draws it."
+        return tuple(t[e] for t in self.call.inputs) if not self.call.single else self.call.inputs[0][e]
 
     def classes(self, cls: Optional[int]) -> Tensor:
         "(N,) the output column explained for each example."
@@ -125,13 +138,13 @@ class BrowserData:
             if self.binary: raise ValueError("With binary heads pick a head (cls=0, 1, ...): a 'predicted class' has no meaning.")
             return self.output.argmax(1)
         if not 0 <= cls < self.n_classes: raise ValueError(f"class {cls} is out of range: the model has {self.n_classes} outputs.")
-        return torch.full((len(self.inputs),), cls, dtype=torch.long)
+        return torch.full((self.n,), cls, dtype=torch.long)
 
     def check(self, view: View):
         "A clear error for a view this browser cannot show."
         if view.layer not in self.layers: raise ValueError(f"Layer {view.layer!r} is not browsed here: choose one of {self.layers}.")
         check_measure(view.measure, controls=False)
-        if not 0 <= view.example < len(self.inputs): raise ValueError(f"example {view.example} is out of range 0..{len(self.inputs) - 1}.")
+        if not 0 <= view.example < self.n: raise ValueError(f"example {view.example} is out of range 0..{self.n - 1}.")
         self.classes(view.cls)
 
     def scores(self, view: View, progress: Optional[Callable[[int, int], None]] = None) -> Tensor:
@@ -139,12 +152,14 @@ class BrowserData:
         self.check(view)
         key = (view.layer, view.measure, view.cls)
         if key not in self._scores:
-            classes, n, parts = self.classes(view.cls), len(self.inputs), []
+            classes, n, parts = self.classes(view.cls), self.n, []
             for start in range(0, n, self.batch):
                 if progress: progress(start, n)
                 sl = slice(start, start + self.batch)
-                parts.append(unit_scores(self.model, self.inputs[sl], view.layer, view.measure, target=classes[sl],
-                                         baselines=_rows(self.baselines, sl, n), input_layer=self.input_layer, steps=self.steps))
+                part = self.call.take(sl)
+                parts.append(unit_scores(self.model, part.model_inputs, view.layer, view.measure, target=classes[sl],
+                                         baselines=_rows(self.baselines, sl, n), input_layer=self.input_layer, steps=self.steps,
+                                         additional_forward_args=part.args, forward_kwargs=part.kwargs))
             if progress: progress(n, n)
             self._scores[key] = torch.cat(parts); self.computed += 1
         return self._scores[key]
@@ -167,10 +182,12 @@ class BrowserData:
         key = (view.layer, unit, e, view.cls)
         if key not in self._attr:
             conv = self.dims[view.layer] > 2
-            nc = neuron_conductance(self.model, self.inputs[e:e + 1], view.layer, [unit if conv else (unit,)],
-                                    target=self.classes(view.cls)[e:e + 1], baselines=_rows(self.baselines, slice(e, e + 1), len(self.inputs)),
-                                    steps=self.steps, by_channel=conv, input_layer=self.input_layer)
-            self._attr[key] = nc[0, 0].detach(); self.computed += 1
+            part = self.call.take(slice(e, e + 1))
+            nc = neuron_conductance(self.model, part.model_inputs, view.layer, [unit if conv else (unit,)],
+                                    target=self.classes(view.cls)[e:e + 1], baselines=_rows(self.baselines, slice(e, e + 1), self.n),
+                                    steps=self.steps, by_channel=conv, input_layer=self.input_layer, additional_forward_args=part.args, forward_kwargs=part.kwargs)
+            self._attr[key] = tuple(t[0, 0].detach() for t in nc) if isinstance(nc, tuple) else nc[0, 0].detach()
+            self.computed += 1
         return self._attr[key]
 
 # %% ../nbs/11_browser.ipynb #d25a2553
@@ -190,14 +207,17 @@ class AblationEffect:
 @patch
 def ablation(self: BrowserData, view: View) -> AblationEffect:
     "Score and prediction before and after removing the view's unit, and the example's top-k units by signed score."
-    unit, e, n = self.unit(view), view.example, len(self.inputs)
-    x, classes = self.inputs[e:e + 1], self.classes(view.cls)[e:e + 1]
+    unit, e, n = self.unit(view), view.example, self.n
+    part, classes = self.call.take(slice(e, e + 1)), self.classes(view.cls)[e:e + 1]
+    x = part.model_inputs
     s = self.scores(view)[e:e + 1]
     none = torch.zeros_like(s, dtype=torch.bool)
     one = none.clone(); one[0, unit] = True
     top = top_k_masks(s, [min(view.k, s.shape[1])])[0]
-    fill = ablation_fill(self.model, x, view.layer, self.fill, classes, _rows(self.baselines, slice(e, e + 1), n), self.input_layer)
-    found = ablation_effects(self.model, x, view.layer, [none, one, top], Target(classes=classes), fill, self.binary)
+    fill = ablation_fill(self.model, x, view.layer, self.fill, classes, _rows(self.baselines, slice(e, e + 1), n), self.input_layer,
+                         additional_forward_args=part.args, forward_kwargs=part.kwargs)
+    found = ablation_effects(self.model, x, view.layer, [none, one, top], Target(classes=classes), fill, self.binary,
+                             additional_forward_args=part.args, forward_kwargs=part.kwargs)
     (f0, p0), (f1, p1), (f2, p2) = [(f.item(), int(p.item())) for f, p in found]
     return AblationEffect(unit, int(top.sum()), f0, f1, f2, p0, p1, p2)
 
@@ -220,7 +240,7 @@ def _class_options(labels: Sequence[str], binary: bool) -> list:
 class NeuronBrowser:
     "Browse the units of a model's layers: ranked chart, a unit's attribution on the input, ablation, and the examples it matters most for."
     def __init__(self, model: nn.Module, # the model; left exactly as it was
-                 inputs: Tensor, # (N, ...) the examples to browse (token ids when `input_layer` is set)
+                 inputs: InputsSpec, # (N, ...) the examples to browse, or a tuple of inputs (token ids when `input_layer` is set)
                  layers: Sequence[LayerSpec], # the layers offered, by name or module
                  target: Optional[int] = None, # the class shown first; None = each example's predicted class (a head with `binary`)
                  labels: Optional[Sequence[str]] = None, # class (or head) names, one per output column
@@ -229,7 +249,7 @@ class NeuronBrowser:
                  top: int = 20, # units in the chart
                  k: int = 5, # units removed by the top-k ablation at first
                  n_examples: int = 4, # examples in the dataset view
-                 **kwargs, # passed on to `BrowserData`: baselines, input_layer, binary, steps, batch, fill
+                 **kwargs, # passed on to `BrowserData`: baselines, input_layer, binary, steps, batch, fill, additional_forward_args, forward_kwargs
                 ):
         self.data = BrowserData(model, inputs, layers, measures, **kwargs)
         n = self.data.n_classes
@@ -251,7 +271,7 @@ class NeuronBrowser:
             layer=_css(w.Dropdown(options=d.layers, description="layer"), "layer"),
             measure=_css(w.Dropdown(options=d.measures, description="measure"), "measure"),
             cls=_css(w.Dropdown(options=_class_options(self.labels, d.binary), description="class"), "class"),
-            example=_css(w.IntSlider(min=0, max=len(d.inputs) - 1, description="example"), "example"),
+            example=_css(w.IntSlider(min=0, max=d.n - 1, description="example"), "example"),
             unit=_css(w.Dropdown(options=[], description="unit"), "unit"),
             k=_css(w.IntSlider(min=1, max=1, description="top-k"), "topk"))
         for field, c in self.controls.items(): c.observe(lambda change, field=field: self._on_control(field, change["new"]), names="value")
@@ -356,7 +376,7 @@ def attribution_html(self: NeuronBrowser, view: View) -> str:
     a = self.data.attribution(view)
     total = self.data.scores(replace(view, measure="conductance"))[view.example, view.unit].item()
     title = f"unit {view.unit}: conductance on the input, sum {a.sum().item():+.3g} (unit's conductance {total:+.3g})"
-    return f"<b>{html.escape(title)}</b><br>" + _as_html(self.renderer(self.data.inputs[view.example], a, ""))
+    return f"<b>{html.escape(title)}</b><br>" + _as_html(self.renderer(self.data.example_input(view.example), a, ""))
 
 # %% ../nbs/11_browser.ipynb #57ae8560
 @patch
@@ -375,7 +395,7 @@ def ablation_html(self: NeuronBrowser, view: View) -> str:
 @patch
 def dataset_html(self: NeuronBrowser, view: View) -> str:
     "The inputs where the unit's conductance for the class is largest, each drawn by the renderer."
-    items = [f'<div style="margin:2px">{_as_html(self.renderer(self.data.inputs[e], None, f"#{e}: {s:+.3g}"), dpi=50)}</div>'
+    items = [f'<div style="margin:2px">{_as_html(self.renderer(self.data.example_input(e), None, f"#{e}: {s:+.3g}"), dpi=50)}</div>'
              for e, s in self.data.top_examples(view, self.n_examples)]
     return '<div style="display:flex;flex-wrap:wrap">' + "".join(items) + "</div>"
 

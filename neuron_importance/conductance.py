@@ -10,7 +10,7 @@ import itertools, warnings
 import torch
 from torch import nn, Tensor
 
-from .core import LayerSpec, TargetSpec, prepare, preserved_state, check_steps, Problem
+from .core import InputsSpec, LayerSpec, TargetSpec, prepare, preserved_state, check_steps, Problem
 from .core import grad_or_zeros
 from .paths import RULES, check_rule, path_alphas, point_weights, segment_sum, walk_path, default_rows, PathChunk, unit_vjp_sums
 from .results import (AttributionResult, accumulator_dtype, as_units, completeness_gap, per_channel,
@@ -62,7 +62,7 @@ def _worst_gap(scores: dict, output_diff: Tensor) -> float:
 
 # %% ../nbs/05_conductance.ipynb #5be7796d
 def layer_conductance(model: nn.Module, # the model; left exactly as it was
-                      inputs: Tensor, # (N, ...) inputs (token ids when `input_layer` is set)
+                      inputs: InputsSpec, # (N, ...) inputs, or a tuple of them (token ids when `input_layer` is set)
                       layers: LayerSpec | Sequence[LayerSpec], # dotted name(s) or module(s), all from the same passes
                       target: TargetSpec = None, # None (predicted class), int, per-example ints, or callable output -> (N,)
                       baselines=None, # None (zeros), a scalar, or a tensor broadcastable to the path's inputs
@@ -75,13 +75,15 @@ def layer_conductance(model: nn.Module, # the model; left exactly as it was
                       max_steps: int = 1024, # with `tol`: the most segments the refined path may have
                       autocast: Optional[torch.dtype] = None, # forward passes under autocast (sums stay in float32)
                       progress: bool = False, # show a progress bar over the path points
+                      additional_forward_args=None, # extra positional arguments after the inputs, not interpolated (per-example tensors go with their examples)
+                      forward_kwargs: Optional[dict] = None, # keyword arguments of the model's forward (e.g. attention_mask), not interpolated
                      ) -> AttributionResult:
     "Total conductance of every unit of every layer in `layers`, from one set of forward/backward passes along the path."
     check_steps(steps); check_rule(rule)
     if tol is not None and not tol > 0: raise ValueError(f"tol must be a positive number, got {tol!r}.")
     with preserved_state(model):
         problem = prepare(model, inputs, layers, target, baselines, input_layer, attribute_to,
-                          probe_baseline=tol is not None)   # without tol, F(x') is the path's first point
+                          probe_baseline=tol is not None, additional_forward_args=additional_forward_args, forward_kwargs=forward_kwargs)   # without tol, F(x') is the path's first point
         alphas, passes = path_alphas(steps, torch.float64, problem.start.device), 0
         while True:
             scores, indicator = _conductance_scores(problem, alphas, rule, batch_size, autocast, tol is not None, progress)
@@ -142,7 +144,7 @@ class UnitFlows:
 
 # %% ../nbs/05_conductance.ipynb #828f0b16
 def neuron_conductance(model: nn.Module, # the model; left exactly as it was
-                       inputs: Tensor, # (N, ...) inputs (token ids when `input_layer` is set)
+                       inputs: InputsSpec, # (N, ...) inputs, or a tuple of them (token ids when `input_layer` is set)
                        layer: LayerSpec, # the layer whose units are explained
                        neurons, # index tuples into one example's unit shape, or channel numbers with `by_channel`
                        target: TargetSpec = None, # None (predicted class), int, per-example ints, or callable
@@ -156,12 +158,14 @@ def neuron_conductance(model: nn.Module, # the model; left exactly as it was
                        autocast: Optional[torch.dtype] = None, # forward passes under autocast (sums stay in float32)
                        progress: bool = False, # show a progress bar over the path points
                        batched_backward: Optional[bool] = None, # K units in one batched backward; None: on CUDA only
-                      ) -> Tensor: # (N, K, *path_shape): conductance of each input feature through each unit
+                       additional_forward_args=None, # extra positional arguments after the inputs, not interpolated (per-example tensors go with their examples)
+                       forward_kwargs: Optional[dict] = None, # keyword arguments of the model's forward (e.g. attention_mask), not interpolated
+                      ): # (N, K, *path_shape): conductance of each input feature through each unit; one such tensor per input for a tuple of inputs
     "Dhamdhere's per-input conductance through each of K units, from one walk along the path."
     check_steps(steps); check_rule(rule)
     neurons = as_units(neurons)
     with preserved_state(model):
-        problem = prepare(model, inputs, layer, target, baselines, input_layer, attribute_to, probe_baseline=False)
+        problem = prepare(model, inputs, layer, target, baselines, input_layer, attribute_to, probe_baseline=False, additional_forward_args=additional_forward_args, forward_kwargs=forward_kwargs)
         name = next(iter(problem.layers))
         batched = problem.start.is_cuda if batched_backward is None else batched_backward
         rows = batch_size or default_rows(problem.start, multiplier=max(1, len(neurons)) if batched else 1)
@@ -173,19 +177,21 @@ def neuron_conductance(model: nn.Module, # the model; left exactly as it was
                                progress=progress):
             flows.add(chunk, chunk.values[name], chunk.grads[name])
             del chunk
-    return flows.result().transpose(0, 1)
+    return problem.per_input(flows.result().transpose(0, 1))
 
 # %% ../nbs/05_conductance.ipynb #a58a17d3
-def total_conductance_reference(model: nn.Module, inputs: Tensor, layer: LayerSpec,
+def total_conductance_reference(model: nn.Module, inputs: InputsSpec, layer: LayerSpec,
                                 target: TargetSpec = None, baselines=None, steps: int = 50,
                                 rule: str = "trapezoid", # point weights: "trapezoid" or "left"
                                 units: Optional[Sequence] = None, # index tuples; None means every unit
                                 input_layer: Optional[LayerSpec] = None, attribute_to: str = "output",
+                                additional_forward_args=None, # extra positional arguments after the inputs, not interpolated (per-example tensors go with their examples)
+                                forward_kwargs: Optional[dict] = None, # keyword arguments of the model's forward (e.g. attention_mask), not interpolated
                                ) -> Tensor: # (N, *unit_shape), or (N, len(units)) when `units` is given
     "Total conductance from the paper's formula, `sum_i (x_i - x'_i) sum_k w_k dF/dy dy/dx_i`, one backward per unit per point."
     check_steps(steps); check_rule(rule)
     with preserved_state(model):
-        problem = prepare(model, inputs, layer, target, baselines, input_layer, attribute_to)
+        problem = prepare(model, inputs, layer, target, baselines, input_layer, attribute_to, additional_forward_args=additional_forward_args, forward_kwargs=forward_kwargs)
         name = next(iter(problem.layers))
         diff = problem.start - problem.baselines
         weights = point_weights(steps, rule, torch.float64)

@@ -4,9 +4,9 @@
 
 # %% ../nbs/00_core.ipynb #0e2d88c3
 from __future__ import annotations
-import difflib, os, warnings
+import difflib, functools, os, warnings
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional, Sequence, Union
 
@@ -14,9 +14,10 @@ import torch
 from torch import nn, Tensor
 
 # %% auto #0
-__all__ = ['LayerSpec', 'TargetSpec', 'named_modules', 'resolve_layers', 'preserved_state', 'LayerRecorder', 'output_scores',
-           'Target', 'resolve_target', 'check_finite', 'check_steps', 'resolve_baselines', 'Problem', 'prepare',
-           'output_shapes', 'grad_or_zeros', 'vjp', 'cache_dir', 'save_atomic']
+__all__ = ['LayerSpec', 'InputsSpec', 'TargetSpec', 'named_modules', 'resolve_layers', 'check_model', 'preserved_state',
+           'as_inputs', 'ModelCall', 'model_call', 'LayerRecorder', 'model_output', 'output_scores', 'Target',
+           'resolve_target', 'check_finite', 'check_steps', 'check_batch_size', 'resolve_baselines', 'check_pass',
+           'Problem', 'prepare', 'output_shapes', 'grad_or_zeros', 'vjp', 'cache_dir', 'save_atomic']
 
 # %% ../nbs/00_core.ipynb #2d745531
 def named_modules(model: nn.Module) -> dict[str, nn.Module]:
@@ -57,12 +58,21 @@ def resolve_layers(model: nn.Module, # the model that contains the layers
         found[name] = modules[name]
     return found
 
+# %% ../nbs/00_core.ipynb #64a064c6
+def check_model(model):
+    "Raise a clear error unless `model` is an `nn.Module` (the library hooks its submodules and restores its state)."
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model must be an nn.Module, not {type(model).__name__}: wrap the call in a module "
+                         "(an nn.Module whose forward calls it), or pass the extra arguments of a partial with "
+                         "additional_forward_args= (positional, after the inputs) or forward_kwargs= (keyword).")
+
 # %% ../nbs/00_core.ipynb #eda99e56
 @contextmanager
 def preserved_state(model: nn.Module, # the user's model
                     warn_train: bool = True, # warn when any module is in train mode
                    ):
     "Restore modes, `requires_grad`, `.grad` and (in train mode) buffers of `model` on exit, also after an exception."
+    check_model(model)
     modes = [(m, m.training) for m in model.modules()]
     params = list(model.parameters())
     flags, grads = [p.requires_grad for p in params], [p.grad for p in params]
@@ -78,6 +88,79 @@ def preserved_state(model: nn.Module, # the user's model
         for p, flag, grad in zip(params, flags, grads): p.requires_grad_(flag); p.grad = grad
         with torch.no_grad():
             for b, saved in buffers: b.copy_(saved)
+
+# %% ../nbs/00_core.ipynb #e600614f
+InputsSpec = Union[Tensor, Sequence[Tensor]]
+
+def as_inputs(inputs: InputsSpec, # a tensor, or a tuple (or list) of tensors with the same first dimension
+             ) -> tuple: # (tuple of tensors, True when one tensor was given)
+    "The model's inputs as a tuple of batched tensors, with a clear error for anything else."
+    if isinstance(inputs, Tensor): xs, single = (inputs,), True
+    elif isinstance(inputs, (tuple, list)) and len(inputs) and all(isinstance(t, Tensor) for t in inputs): xs, single = tuple(inputs), False
+    else:
+        kinds = type(inputs).__name__ if not isinstance(inputs, (tuple, list)) else f"{type(inputs).__name__} of {', '.join(type(t).__name__ for t in inputs) or 'nothing'}"
+        raise ValueError(f"inputs must be a tensor or a tuple of tensors, not {kinds}. Extra arguments that are not "
+                         "interpolated go in additional_forward_args= or forward_kwargs=.")
+    if any(t.dim() == 0 for t in xs): raise ValueError("inputs must have a batch dimension: shape (N, ...).")
+    n = len(xs[0])
+    if any(len(t) != n for t in xs):
+        raise ValueError(f"All inputs need the same first dimension (the batch), got {[len(t) for t in xs]}.")
+    if n == 0: raise ValueError("inputs is an empty batch (0 examples): pass at least one example, shape (N, ...) with N >= 1.")
+    return xs, single
+
+# %% ../nbs/00_core.ipynb #dc837f5a
+@dataclass
+class ModelCall:
+    "How the model is called for N examples: its inputs, the extra positional arguments after them, and keyword arguments."
+    model: nn.Module
+    inputs: tuple                                  # the model's positional inputs, each (N, ...)
+    args: tuple = ()                               # `additional_forward_args`, passed after the inputs
+    kwargs: dict = field(default_factory=dict)     # `forward_kwargs`
+    single: bool = True                            # the inputs were given as one tensor, not a tuple
+
+    @property
+    def n(self) -> int: return len(self.inputs[0])
+
+    def rows(self, v, examples: slice = slice(None), repeats: int = 1):
+        "`v` for the rows of one pass: a tensor whose first dimension is N is cut to `examples` and repeated `repeats` times, point-major; anything else unchanged."
+        if isinstance(v, Tensor) and v.dim() > 0 and len(v) == self.n: return v[examples].repeat(repeats, *[1] * (v.dim() - 1))
+        return v
+
+    def __call__(self, inputs: Optional[tuple] = None, # the inputs of this pass; None: the model's own, for `examples`
+                 examples: slice = slice(None), # which examples the rows of this pass are copies of
+                 repeats: int = 1, # how many copies of them the pass stacks, point-major
+                ):
+        "The model's output for one pass, with the extra arguments of its rows."
+        xs = tuple(self.rows(t, examples, repeats) for t in self.inputs) if inputs is None else inputs
+        return self.model(*xs, *(self.rows(a, examples, repeats) for a in self.args),
+                          **{k: self.rows(v, examples, repeats) for k, v in self.kwargs.items()})
+
+    @property
+    def model_inputs(self):
+        "The inputs as they were given: one tensor, or the tuple."
+        return self.inputs[0] if self.single else self.inputs
+
+    def take(self, idx) -> ModelCall:
+        "The same call for the examples `idx` (a slice or indices): inputs and per-example arguments cut to them."
+        cut = lambda v: v[idx] if isinstance(v, Tensor) and v.dim() > 0 and len(v) == self.n else v
+        return ModelCall(self.model, tuple(t[idx] for t in self.inputs), tuple(cut(a) for a in self.args),
+                         {k: cut(v) for k, v in self.kwargs.items()}, self.single)
+
+# %% ../nbs/00_core.ipynb #5c445696
+def model_call(model: nn.Module, # the model
+               inputs: InputsSpec, # a tensor or a tuple of tensors, (N, ...) each
+               additional_forward_args=None, # extra positional arguments after the inputs: a value or a tuple of them
+               forward_kwargs: Optional[dict] = None, # keyword arguments of the model's forward (e.g. attention_mask)
+              ) -> ModelCall:
+    "Check how the model is to be called and return the call; a tensor argument whose first dimension is N goes with its examples."
+    check_model(model)
+    xs, single = as_inputs(inputs)
+    args = () if additional_forward_args is None else tuple(additional_forward_args) if isinstance(additional_forward_args, (tuple, list)) \
+           else (additional_forward_args,)
+    if forward_kwargs is not None and not (isinstance(forward_kwargs, dict) and all(isinstance(k, str) for k in forward_kwargs)):
+        raise ValueError(f"forward_kwargs must be a dict of keyword arguments (e.g. dict(attention_mask=mask)), not {type(forward_kwargs).__name__}.")
+    return ModelCall(model, xs, args, dict(forward_kwargs or {}), single)
+
 
 # %% ../nbs/00_core.ipynb #77f4a5ef
 class LayerRecorder:
@@ -134,6 +217,11 @@ class LayerRecorder:
 
     def _replace_hook(self, module, args, out):
         name = self.input_layer[0]
+        if not isinstance(out, Tensor):
+            kinds = ", ".join(type(o).__name__ for o in out) if isinstance(out, (tuple, list)) else type(out).__name__
+            raise ValueError(f"input_layer {name!r} outputs a {type(out).__name__} ({kinds}), not one tensor, so the path cannot "
+                             "run through it: name the submodule whose output is the tensor to interpolate (e.g. the word "
+                             "embedding inside an embeddings block).")
         if self.replacement is None:
             self.start = out.detach()
             return None
@@ -160,55 +248,97 @@ class LayerRecorder:
 
     def __exit__(self, *exc): self.remove()
 
+# %% ../nbs/00_core.ipynb #804f7302
+def model_output(out) -> Tensor:
+    "The tensor of scores in a model's output: the output itself, the first element of a tuple or list, or the `logits` of a dict or a Hugging Face `ModelOutput`."
+    if isinstance(out, Tensor): return out
+    if isinstance(out, (tuple, list)) and out and isinstance(out[0], Tensor): return out[0]
+    if isinstance(out, dict):
+        if isinstance(out.get("logits"), Tensor): return out["logits"]
+        raise ValueError(f"The model returns a {type(out).__name__} without 'logits' (keys: {', '.join(map(str, out))}): "
+                         "pass target as a callable that picks one scalar per row, e.g. target=lambda out: out['scores'][:, 0].")
+    raise ValueError(f"The model returns {type(out).__name__}, not a tensor: pass `target` as a callable "
+                     "that maps the output to one scalar per row.")
+
 # %% ../nbs/00_core.ipynb #5f2b59f3
 def output_scores(out) -> Tensor:
     "The model's output as a `(rows, classes)` matrix of scores (a 1-d output is one column), or a clear error."
-    if not isinstance(out, Tensor):
-        raise ValueError(f"The model returns {type(out).__name__}, not a tensor: pass `target` as a callable "
-                         "that maps the output to one scalar per example.")
-    if out.dim() == 1: return out[:, None]
-    if out.dim() == 2: return out
-    raise ValueError(f"The model output has shape {tuple(out.shape)}: an int target picks a column of a (N, classes) output. "
-                     "Pass a callable target that reduces the output to one scalar per example.")
+    s = model_output(out)
+    if s.dim() == 1: return s[:, None]
+    if s.dim() == 2: return s
+    hf = "" if isinstance(out, Tensor) else " (for this model: out.logits[:, -1, 2])"
+    raise ValueError(f"The model's output has shape {tuple(s.shape)}, more than one score per example and class (a sequence, "
+                     "one row of scores per position?): an int target picks a column of an (N, classes) output. Say what to "
+                     f"explain with a callable target, e.g. target=lambda out: out[:, -1, 2] (class 2 at the last position){hf}.")
 
 # %% ../nbs/00_core.ipynb #9973decd
+def _rows_of(out, sl: slice, rows: int):
+    "Rows `sl` of every tensor in `out` that has `rows` rows (tuples, lists and dicts followed; a ModelOutput stays one)."
+    if isinstance(out, Tensor): return out[sl] if out.dim() and len(out) == rows else out
+    if isinstance(out, (tuple, list)): return type(out)(_rows_of(o, sl, rows) for o in out)
+    if isinstance(out, dict):
+        d = {k: _rows_of(v, sl, rows) for k, v in out.items()}
+        try: return type(out)(**d)
+        except TypeError: return d
+    return out
+
 class Target:
     "The scalar F per row: a column of the output per example, or a user's callable."
-    def __init__(self, classes: Optional[Tensor] = None, fn: Optional[Callable] = None):
-        self.classes, self.fn = classes, fn
+    def __init__(self, classes: Optional[Tensor] = None, fn: Optional[Callable] = None,
+                 n: Optional[int] = None): # the number of examples (for a callable written for one row per example)
+        self.classes, self.fn, self.n = classes, fn, n
+
+    def _call(self, out, rows: Optional[int]):
+        "The callable's F, or the reason it is not one value per row."
+        try: f = self.fn(out)
+        except Exception as e: return None, f"raised {type(e).__name__}: {e}"
+        if isinstance(f, Tensor) and f.dim() == 1 and (rows is None or len(f) == rows): return f, None
+        return None, f"returned {tuple(f.shape) if isinstance(f, Tensor) else type(f).__name__}"
 
     def __call__(self, out, examples: slice = slice(None)) -> Tensor:
         "F for each row of `out`, whose rows are `points * n` copies of the examples `examples`, point-major."
-        if self.fn is not None:
-            f = self.fn(out)
-            rows = len(out) if isinstance(out, Tensor) else None
-            if not isinstance(f, Tensor) or f.dim() != 1 or (rows is not None and len(f) != rows):
-                raise ValueError("The target callable must return a 1-d tensor with one value per row, got "
-                                 f"{tuple(f.shape) if isinstance(f, Tensor) else type(f).__name__}.")
-            return f
-        s, classes = output_scores(out), self.classes[examples]
-        return s.gather(1, classes.repeat(len(s) // len(classes))[:, None]).squeeze(1)
+        if self.fn is None:
+            s, classes = output_scores(out), self.classes[examples]
+            return s.gather(1, classes.repeat(len(s) // len(classes))[:, None]).squeeze(1)
+        try: rows = len(model_output(out))
+        except ValueError: rows = None
+        f, why = self._call(out, rows)
+        if f is not None: return f
+        group = len(range(self.n)[examples]) if self.n else None
+        if rows and group == self.n and rows > group and rows % group == 0:   # written for one row per example: once per point
+            parts = [self._call(_rows_of(out, slice(k, k + group), rows), group) for k in range(0, rows, group)]
+            if all(p is not None for p, _ in parts): return torch.cat([p for p, _ in parts])
+        raise ValueError(f"The target callable must return a 1-d tensor with one value per row; for {rows} rows it {why}. "
+                         "The engine calls it on outputs whose rows are copies of the examples stacked point-major "
+                         "(row = point * N + example). Write it row by row (e.g. target=lambda out: out[:, 2] - out[:, 0]); "
+                         "for one class per example, pass a list or a 1-d tensor of classes instead of a callable.")
 
 # %% ../nbs/00_core.ipynb #9291e399
-TargetSpec = Union[None, int, Sequence[int], Tensor, Callable[[Tensor], Tensor]]
+TargetSpec = Union[None, int, Sequence[int], Tensor, Callable]
 
 def resolve_target(target: TargetSpec, # None, int, per-example ints or callable
-                   output: Tensor, # the model's output at the N inputs
+                   output, # the model's output at the N inputs (a tensor, tuple, dict or ModelOutput)
                   ) -> Target: # maps output rows to one scalar F per row
     "Check `target` against the model's `output` at the inputs and return the function that picks F per row."
     if callable(target) and not isinstance(target, Tensor):
-        t = Target(fn=target); t(output)
+        try: n = len(model_output(output))
+        except ValueError: n = None
+        t = Target(fn=target, n=n); t(output)
         return t
     scores = output_scores(output)
     n, n_classes = scores.shape
     if target is None: classes = scores.argmax(1)
-    elif isinstance(target, int) and not isinstance(target, bool): classes = torch.full((n,), target, dtype=torch.long)
     else:
-        classes = torch.as_tensor(target).reshape(-1)
-        if classes.is_floating_point() or classes.dtype == torch.bool:
+        try: classes = torch.as_tensor(target)
+        except (TypeError, ValueError, RuntimeError):
+            raise ValueError(f"target must be None, an int, one int per example (a sequence or 1-d tensor) or a callable, "
+                             f"not {type(target).__name__}.") from None
+        if classes.is_floating_point() or classes.is_complex() or classes.dtype == torch.bool:
             raise ValueError(f"target must hold integer class indices, got dtype {classes.dtype}.")
-        if len(classes) != n:
-            raise ValueError(f"target has {len(classes)} entries for {n} inputs: give one class per example, or one int for all.")
+        if classes.dim() == 0: classes = classes.reshape(1).expand(n)          # one class for all: int, NumPy int, 0-d tensor
+        elif classes.dim() > 1 or len(classes) != n:
+            raise ValueError(f"target has {classes.numel()} entries for {n} inputs: give one class per example "
+                             f"(a sequence or 1-d tensor of {n}), or one class for all (an int).")
     classes = classes.to(device=scores.device, dtype=torch.long)
     bad = (classes < 0) | (classes >= n_classes)
     if bad.any():
@@ -229,15 +359,26 @@ def check_steps(steps: int):
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be an int >= 1 (the number of path segments), got {steps!r}.")
 
+# %% ../nbs/00_core.ipynb #ea724629
+def check_batch_size(batch_size: Optional[int]):
+    "Raise a clear error unless `batch_size` is None or a whole number >= 1."
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
+        raise ValueError(f"batch_size must be >= 1 (an int: rows per forward pass) or None (sized from memory), got {batch_size!r}.")
+
 # %% ../nbs/00_core.ipynb #7386c4b9
 def resolve_baselines(baselines: None | float | Tensor, # None (zeros), a scalar, or a tensor that broadcasts
                       start: Tensor, # the path's end point x, shape (N, ...)
+                      space: Optional[str] = None, # the input_layer whose output space the path runs in, if any
                      ) -> Tensor: # the baselines, shape of `start`
     "Broadcast `baselines` to the shape, dtype and device of `start`, with a clear error when it cannot."
     if baselines is None: return torch.zeros_like(start)
     if isinstance(baselines, (int, float)) and not isinstance(baselines, bool): return torch.full_like(start, float(baselines))
     if not isinstance(baselines, Tensor):
         raise ValueError(f"baselines must be None, a number or a tensor, not {type(baselines).__name__}.")
+    if space is not None and not (baselines.is_floating_point() or baselines.is_complex()):
+        raise ValueError(f"baselines of dtype {baselines.dtype} look like token ids, but the path runs in the output space of "
+                         f"input_layer {space!r} (values of shape {tuple(start.shape)}): pass the baseline's embedding "
+                         f"(e.g. baselines=<that layer>(baseline_ids)), a float tensor, or a number.")
     try: shape = torch.broadcast_shapes(baselines.shape, start.shape)
     except RuntimeError: shape = None
     if shape != start.shape:
@@ -246,13 +387,34 @@ def resolve_baselines(baselines: None | float | Tensor, # None (zeros), a scalar
     check_finite(baselines, "baselines")
     return baselines.to(device=start.device, dtype=start.dtype).expand_as(start).clone()
 
+# %% ../nbs/00_core.ipynb #9212dd43
+def check_pass(f: Tensor, # F per row of one pass, (c * n,): c path points, n examples each, point-major
+               alphas: Tensor, # the pass's c path points
+               grads: Optional[dict] = None, # layer name -> dF/dy at the rows
+               input_grad: Optional[Tensor] = None, # dF/dx at the rows, when computed
+               examples: slice = slice(None), # which examples the rows are copies of
+              ):
+    "Raise a clear error when F or a gradient of one pass is NaN or Inf: which path point (alpha), which example, where."
+    checks = [("The model's output F", f)] + [(f"dF/dy of layer {k!r}", g) for k, g in (grads or {}).items()] + \
+             ([("The gradient at the path point", input_grad)] if input_grad is not None else [])
+    flags = torch.stack([~torch.isfinite(t).all() for _, t in checks])
+    if not flags.any(): return
+    what, t = checks[int(flags.to(torch.uint8).argmax())]
+    bad = (~torch.isfinite(t.detach().reshape(len(t), -1))).any(1)
+    row, n = int(bad.nonzero()[0]), len(t) // len(alphas)
+    a = float(alphas[row // n])
+    where = " (the baseline)" if a == 0 else " (the input)" if a == 1 else ""
+    raise ValueError(f"{what} is NaN or Inf at alpha = {a:.4g}{where} for example {(examples.start or 0) + row % n}: the model "
+                     "is not finite on the path from the baseline to the input there (x / x.norm() is NaN at a zero baseline, "
+                     "for one). Choose another baseline, or make the model finite along the path.")
+
 # %% ../nbs/00_core.ipynb #1315d266
 @dataclass
 class Problem:
-    "A validated attribution problem: where the path starts and ends, what is recorded, and which scalar is explained."
+    "A validated attribution problem: how the model is called, where the path starts and ends, what is recorded, and which scalar is explained."
     model: nn.Module
-    inputs: Tensor               # what the model is called with (token ids when `input_layer` is set)
-    start: Tensor                # the path's end point x in path space (inputs, or input_layer's output)
+    call: ModelCall              # the model's inputs, extra positional and keyword arguments
+    start: Tensor                # x in path space: the input; several inputs flattened and joined, (N, D); or input_layer's output
     baselines: Tensor            # x' in path space, shape of `start`
     layers: dict                 # layer name -> module
     target: Target               # output rows -> scalar F per row
@@ -260,6 +422,12 @@ class Problem:
     f_baseline: Optional[Tensor] # F(x'), (N,); None until a walk from alpha = 0 fills it in
     attribute_to: str = "output"
     input_layer: Optional[tuple] = None
+    flat: bool = False           # `start` joins several inputs; `split_path` cuts a point back into them
+
+    @property
+    def inputs(self):
+        "What the model is called with: one tensor, or the tuple of inputs."
+        return self.call.inputs[0] if self.call.single else self.call.inputs
 
     @property
     def output_diff(self) -> Tensor:
@@ -272,31 +440,70 @@ class Problem:
         "F at the baselines from one forward pass, nothing recorded."
         rec = self.recorder()
         rec.record = False
-        with rec, torch.no_grad(): return self.target(self.forward(rec, self.baselines, 1)).detach()
+        with rec, torch.no_grad(): f = self.target(self.forward(rec, self.baselines, 1)).detach()
+        check_pass(f, torch.zeros(1, dtype=torch.float64))
+        return f
 
     def recorder(self) -> LayerRecorder:
         "A fresh recorder for this problem's layers."
         return LayerRecorder(self.layers, self.attribute_to, self.input_layer)
 
+    def split_path(self, points: Tensor) -> tuple:
+        "The model's inputs at `points` of path space: the point itself, or the joined point cut back into the inputs' shapes and dtypes."
+        if not self.flat: return (points,)
+        xs = self.call.inputs
+        return tuple(p.reshape(len(p), *x.shape[1:]).to(x.dtype) for p, x in zip(points.split([x[0].numel() for x in xs], 1), xs))
+
+    def per_input(self, t: Tensor):
+        "A result over path space (its last dimension the joined inputs when `flat`) as one tensor per input, in each input's shape."
+        if not self.flat: return t
+        xs = self.call.inputs
+        return tuple(p.reshape(*p.shape[:-1], *x.shape[1:]) for p, x in zip(t.split([x[0].numel() for x in xs], -1), xs))
+
     def forward(self, rec: LayerRecorder, points: Tensor, repeats: int, examples: slice = slice(None)):
         "Run the model on `points` in path space: `repeats` copies of the examples `examples`, stacked point-major."
-        if self.input_layer is None: return self.model(points)
+        if self.input_layer is None: return self.call(self.split_path(points), examples, repeats)
         rec.replacement = points
-        try: return self.model(self.inputs[examples].repeat(repeats, *[1] * (self.inputs.dim() - 1)))
+        try: return self.call(None, examples, repeats)
         finally: rec.replacement = None
 
 # %% ../nbs/00_core.ipynb #8d6f9c5e
-def prepare(model: nn.Module, inputs: Tensor, layers, target: TargetSpec = None, baselines=None,
-            input_layer: Optional[LayerSpec] = None, attribute_to: str = "output",
+def _joined(xs: tuple, baselines) -> tuple:
+    "(x, x') of several inputs, each flattened and joined into one (N, D) tensor of their common float dtype."
+    if baselines is None or (isinstance(baselines, (int, float)) and not isinstance(baselines, bool)): per = [baselines] * len(xs)
+    elif isinstance(baselines, (tuple, list)):
+        if len(baselines) != len(xs):
+            raise ValueError(f"{len(baselines)} baselines for {len(xs)} inputs: give one per input (None, a number or a tensor each).")
+        per = list(baselines)
+    else: raise ValueError("With several inputs, baselines must be None, a number, or a tuple with one baseline per input "
+                           "(None, a number or a tensor each).")
+    dtype = functools.reduce(torch.promote_types, [x.dtype for x in xs])
+    start = torch.cat([x.detach().flatten(1).to(dtype) for x in xs], 1)
+    base = torch.cat([resolve_baselines(b, x.detach()).flatten(1).to(dtype) for b, x in zip(per, xs)], 1)
+    return start, base
+
+def prepare(model: nn.Module, # the model
+            inputs: InputsSpec, # a tensor or a tuple of tensors (N, ...); token ids when `input_layer` is set
+            layers, # the layers to record
+            target: TargetSpec = None, # None (predicted class), an int, one int per example, or a callable
+            baselines=None, # None (zeros), a number, a tensor, or one of those per input
+            input_layer: Optional[LayerSpec] = None, # run the path in this layer's output space (e.g. an embedding)
+            attribute_to: str = "output", # record each layer's "output" or "input"
             probe_baseline: bool = True, # compute F(x') now; False leaves it to the path walk (its point at alpha = 0)
+            additional_forward_args=None, # extra positional arguments after the inputs, not interpolated
+            forward_kwargs: Optional[dict] = None, # keyword arguments of the model's forward, not interpolated
            ) -> Problem:
     "Validate an attribution request and compute F at the inputs (and, with `probe_baseline`, at the baselines)."
-    if not isinstance(inputs, Tensor): raise ValueError(f"inputs must be a tensor, not {type(inputs).__name__}.")
-    if inputs.dim() == 0: raise ValueError("inputs must have a batch dimension: shape (N, ...).")
-    if input_layer is None and not inputs.is_floating_point():
-        raise ValueError(f"inputs of dtype {inputs.dtype} cannot be interpolated. For token ids pass "
-                         "input_layer='<embedding layer name>' so the path runs in embedding space.")
-    check_finite(inputs)
+    call = model_call(model, inputs, additional_forward_args, forward_kwargs)
+    xs = call.inputs
+    if input_layer is None:
+        for k, x in enumerate(xs):
+            what = "inputs" if call.single else f"input {k}"
+            if not x.is_floating_point():
+                raise ValueError(f"{what} of dtype {x.dtype} cannot be interpolated. For token ids pass "
+                                 "input_layer='<embedding layer name>' so the path runs in embedding space; a tensor the path "
+                                 "should not move (a mask, positions) goes in forward_kwargs= or additional_forward_args=.")
+            check_finite(x, what)
     layer_map = resolve_layers(model, layers)
     inp = None
     if input_layer is not None:
@@ -305,13 +512,17 @@ def prepare(model: nn.Module, inputs: Tensor, layers, target: TargetSpec = None,
     rec = LayerRecorder(layer_map, attribute_to, inp)
     rec.record = False
     with rec, torch.no_grad():
-        out_x = model(inputs)
-        start = inputs if inp is None else rec.start
-        if start is None: raise ValueError(f"input_layer {inp[0]!r} did not run in the forward pass.")
-        base = resolve_baselines(baselines, start)
-        problem = Problem(model, inputs, start, base, layer_map, resolve_target(target, out_x),
-                          None, None, attribute_to, inp)
+        out_x = call()
+        if inp is not None:
+            start = rec.start
+            if start is None: raise ValueError(f"input_layer {inp[0]!r} did not run in the forward pass.")
+            base = resolve_baselines(baselines, start, inp[0])
+        elif call.single: start = xs[0].detach(); base = resolve_baselines(baselines, start)
+        else: start, base = _joined(xs, baselines)
+        problem = Problem(model, call, start, base, layer_map, resolve_target(target, out_x),
+                          None, None, attribute_to, inp, flat=inp is None and not call.single)
         problem.f_input = problem.target(out_x).detach()
+        check_pass(problem.f_input, torch.ones(1, dtype=torch.float64))
     if probe_baseline: problem.f_baseline = problem.baseline_output()
     return problem
 
@@ -319,15 +530,18 @@ def prepare(model: nn.Module, inputs: Tensor, layers, target: TargetSpec = None,
 def output_shapes(model: nn.Module, # the model; left exactly as it was
                   inputs, # what the model is called with
                   layers: LayerSpec | Sequence[LayerSpec], # the layers to measure
+                  additional_forward_args=None, # extra positional arguments after the inputs
+                  forward_kwargs: Optional[dict] = None, # keyword arguments of the model's forward
                  ) -> tuple: # (the model's output, {layer name: shape of its output})
     "The model's output at `inputs` and the shape of each layer's output, from one forward pass without gradients."
     shapes = {}
     def record(name):
         def hook(mod, args, out): shapes.setdefault(name, tuple(out.shape) if isinstance(out, Tensor) else None)
         return hook
+    call = model_call(model, inputs, additional_forward_args, forward_kwargs)
     handles = [m.register_forward_hook(record(name)) for name, m in resolve_layers(model, layers).items()]
     try:
-        with preserved_state(model, warn_train=False), torch.no_grad(): out = model(inputs)
+        with preserved_state(model, warn_train=False), torch.no_grad(): out = call()
     finally:
         for h in handles: h.remove()
     return out, shapes

@@ -211,7 +211,16 @@ def _collate_indexed(collate: Callable):
 
 def _inputs_labels(batch) -> tuple:
     "(inputs, labels or None) of a collated batch: a tensor, or a tuple whose first two entries are inputs and labels."
-    return (batch[0], batch[1] if len(batch) > 1 else None) if isinstance(batch, (tuple, list)) else (batch, None)
+    x, labels = (batch[0], batch[1] if len(batch) > 1 else None) if isinstance(batch, (tuple, list)) else (batch, None)
+    return (tuple(x) if isinstance(x, (tuple, list)) else x), labels      # items ((a, b), label): several inputs
+
+def _on(x, device):
+    "Inputs (a tensor or a tuple of them) on `device`."
+    return tuple(t.to(device) for t in x) if isinstance(x, tuple) else x.to(device)
+
+def _for_batch(v, index: Tensor, n_data: int):
+    "An extra argument for one batch: a tensor with one row per dataset example is cut to the batch's examples."
+    return v[index.to(v.device)] if isinstance(v, Tensor) and v.dim() > 0 and len(v) == n_data else v
 
 def _labels(labels, n: int, step: int) -> Optional[Tensor]:
     if labels is None: return None
@@ -222,14 +231,17 @@ def _labels(labels, n: int, step: int) -> Optional[Tensor]:
     return labels.long()
 
 # %% ../nbs/13_dataset.ipynb #e9b3df2a
-def _probe(model: nn.Module, dataset: Dataset, layers: list, collate: Callable, device) -> tuple:
+def _probe(model: nn.Module, dataset: Dataset, layers: list, collate: Callable, device, args: tuple = (), kwargs: dict = {}) -> tuple:
     "Units per layer and the output width, from the first example; a clear error when the model cannot take it."
     x, _ = _inputs_labels(collate([dataset[0]]))
-    if not isinstance(x, Tensor):
-        raise ValueError(f"The dataset's items hold {type(x).__name__} inputs: give tensors, or (tensor, label) tuples.")
-    try: out, shapes = output_shapes(model, x.to(device), layers)
+    if not (isinstance(x, Tensor) or (isinstance(x, tuple) and x and all(isinstance(t, Tensor) for t in x))):
+        raise ValueError(f"The dataset's items hold {type(x).__name__} inputs: give tensors, (tensor, label) tuples, or "
+                         "((tensor, tensor, ...), label) for a model with several inputs.")
+    one = torch.zeros(1, dtype=torch.long)
+    try: out, shapes = output_shapes(model, _on(x, device), layers, tuple(_for_batch(a, one, len(dataset)) for a in args),
+                                     {k: _for_batch(v, one, len(dataset)) for k, v in kwargs.items()})
     except (RuntimeError, ValueError, TypeError, IndexError) as e:
-        raise ValueError(f"The model cannot take the dataset's examples: the first one makes a batch of shape {tuple(x.shape)} "
+        raise ValueError(f"The model cannot take the dataset's examples: the first one makes a batch of shape {tuple(x.shape) if isinstance(x, Tensor) else [tuple(t.shape) for t in x]} "
                          f"and the forward pass fails ({type(e).__name__}: {e}). Check what the items hold: inputs, or (inputs, label).") from e
     return {k: (s[1] if len(s) > 1 else 1) for k, s in shapes.items()}, output_scores(out).shape[1]
 
@@ -238,18 +250,19 @@ def _digest(*tensors) -> str:
     h = hashlib.sha1()
     for t in tensors:
         if isinstance(t, (tuple, list)): h.update(_digest(*t).encode())
+        elif isinstance(t, dict): h.update(_digest(*t.keys(), *t.values()).encode())
         elif isinstance(t, Tensor): h.update(t.detach().cpu().contiguous().numpy().tobytes())
         else: h.update(repr(t).encode())
     return h.hexdigest()[:16]
 
 def _fingerprint(model, dataset, names, method, target, aggregate, steps, batch_size, num_classes, top_k, world,
-                 baselines, input_layer) -> dict:
+                 baselines, input_layer, args: tuple = (), kwargs: dict = {}) -> dict:
     "What decides the result: a resumed run must match it exactly."
     tgt = target if isinstance(target, (int, str, type(None))) else getattr(target, "__qualname__", repr(target))
     return dict(method=method, layers=list(names), target=repr(tgt), aggregate=sorted(aggregate), steps=steps,
                 batch_size=batch_size, num_classes=num_classes, top_k=top_k, world_size=world, examples=len(dataset),
                 data=_digest(dataset[0], dataset[len(dataset) - 1]), model=_digest(*model.state_dict().values()),
-                baselines=_digest(baselines), input_layer=repr(input_layer))
+                baselines=_digest(baselines), input_layer=repr(input_layer), forward_args=_digest(args, kwargs))
 
 def _resume(checkpoint: Optional[Path], fingerprint: dict, agg: Aggregates, ranks: Ranks) -> int:
     "Load a matching checkpoint into rank 0's aggregates; every rank learns how many batches it holds (0 without one)."
@@ -279,7 +292,7 @@ def _batch_classes(labels, target, explained: Optional[Tensor], per_class: bool)
     raise ValueError("per_class needs labels in the dataset (items (inputs, label)) or a class target (None or an int).")
 
 def _add_batch(model, batches, step: int, agg: Aggregates, names, method, target, steps, baselines, input_layer,
-               per_class: bool, device):
+               per_class: bool, device, args: tuple = (), kwargs: dict = {}, n_data: int = 0):
     "Score this rank's batch for `step` (a shorter shard has none at its last step) and add it to `agg`."
     try: got = next(batches, None)
     except (RuntimeError, TypeError, ValueError) as e:
@@ -288,12 +301,14 @@ def _add_batch(model, batches, step: int, agg: Aggregates, names, method, target
     if got is None: return
     index, batch = got
     x, labels = _inputs_labels(batch)
-    x, labels = x.to(device), _labels(labels, len(x), step)
+    x, labels = _on(x, device), _labels(labels, len(index), step)
     if target == "label" and labels is None: raise ValueError('target="label" needs items (inputs, label).')
     tgt = labels.to(device) if target == "label" else target
-    try: scores = measure_scores(model, x, names, method, tgt, steps, baselines, input_layer)
+    try: scores = measure_scores(model, x, names, method, tgt, steps, baselines, input_layer,
+                                additional_forward_args=tuple(_for_batch(a, index, n_data) for a in args),
+                                forward_kwargs={k: _for_batch(v, index, n_data) for k, v in kwargs.items()})
     except RuntimeError as e:
-        raise ValueError(f"Batch {step} (examples {int(index[0])}..{int(index[-1])}, inputs of shape {tuple(x.shape)}) fails in "
+        raise ValueError(f"Batch {step} (examples {int(index[0])}..{int(index[-1])}, inputs of shape {tuple(x.shape) if isinstance(x, Tensor) else [tuple(t.shape) for t in x]}) fails in "
                          f"the model ({e}). Check that every item has the shape of the first.") from e
     classes = _batch_classes(labels, target if target != "label" else None, scores.classes, per_class)
     if classes is not None and (classes.min() < 0 or classes.max() >= agg.num_classes):
@@ -303,7 +318,7 @@ def _add_batch(model, batches, step: int, agg: Aggregates, names, method, target
 
 # %% ../nbs/13_dataset.ipynb #4e7a92db
 def dataset_importance(model: nn.Module, # the model; left exactly as it was (move it to this rank's GPU first when using one)
-                       data: Union[Dataset, DataLoader], # items: inputs, or (inputs, label, ...) tuples
+                       data: Union[Dataset, DataLoader], # items: inputs, or (inputs, label, ...) tuples; inputs may be a tuple of tensors
                        layers: Union[LayerSpec, Sequence[LayerSpec]], # one or more layers, all from the same passes
                        method: str = "conductance", # one of `METHODS`
                        target=None, # None (predicted class), an int, "label" (each example's label), or a callable
@@ -319,6 +334,8 @@ def dataset_importance(model: nn.Module, # the model; left exactly as it was (mo
                        out: Optional[Union[str, Path]] = None, # rank 0 saves the result here
                        progress: bool = True, # rank 0 shows a progress bar
                        on_batch: Optional[Callable[[int], None]] = None, # called with the batch number after each batch
+                       additional_forward_args=None, # extra positional arguments of the model; a tensor with one row per dataset example goes with its examples
+                       forward_kwargs: Optional[dict] = None, # keyword arguments of the model, by the same rule (e.g. attention masks of the whole dataset)
                       ) -> DatasetImportance:
     "Per-unit importance aggregated over a dataset, streamed batch by batch; sharded over ranks under `torchrun`."
     check_measure(method, controls=False, what="method")
@@ -331,13 +348,16 @@ def dataset_importance(model: nn.Module, # the model; left exactly as it was (mo
     batch_size = batch_size or loader_bs or 64
     names = list(resolve_layers(model, layers))
     device = next(model.parameters(), torch.empty(0)).device
-    units, width = _probe(model, dataset, names, collate, device)
+    args = () if additional_forward_args is None else tuple(additional_forward_args) if isinstance(additional_forward_args, (tuple, list)) \
+           else (additional_forward_args,)
+    kwargs = dict(forward_kwargs or {})
+    units, width = _probe(model, dataset, names, collate, device, args, kwargs)
     ranks = join_ranks()
     try:
         per_class = "per_class" in aggregate
         agg = Aggregates(units, (num_classes or width) if per_class else 0, top_k)
         fp = _fingerprint(model, dataset, names, method, target, aggregate, steps, batch_size, agg.num_classes, top_k,
-                          ranks.world, baselines, input_layer)
+                          ranks.world, baselines, input_layer, args, kwargs)
         checkpoint = Path(checkpoint) if checkpoint else None
         start = _resume(checkpoint, fp, agg, ranks)
         total = -(-len(range(0, len(dataset), ranks.world)) // batch_size)      # batches of the largest shard
@@ -345,7 +365,8 @@ def dataset_importance(model: nn.Module, # the model; left exactly as it was (mo
         batches = iter(DataLoader(_Indexed(dataset), batch_size, sampler=sampler, collate_fn=_collate_indexed(collate), num_workers=workers))
         todo = range(start, total)
         for b in (progress_bar(todo) if progress and ranks.rank == 0 else todo):
-            _add_batch(model, batches, b, agg, names, method, target, steps, baselines, input_layer, per_class, device)
+            _add_batch(model, batches, b, agg, names, method, target, steps, baselines, input_layer, per_class, device,
+                       args, kwargs, len(dataset))
             if on_batch: on_batch(b)
             if checkpoint and (b + 1) % checkpoint_every == 0 and b + 1 < total:
                 combine(agg, ranks)

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn, Tensor
 from torch.overrides import TorchFunctionMode
 
-from .core import LayerSpec, TargetSpec, Problem, grad_or_zeros, prepare, preserved_state, vjp
+from .core import InputsSpec, LayerSpec, TargetSpec, check_batch_size, check_pass, Problem, grad_or_zeros, prepare, preserved_state, vjp
 from .paths import frozen_parameters
 from .results import AttributionResult, as_units, completeness_gap, unit_masks
 
@@ -282,28 +282,33 @@ def _deeplift_pass(problem: Problem, examples: slice) -> tuple:
     with problem.recorder() as rec, frozen_parameters(problem.model), torch.enable_grad():
         with DeepLiftMode(len(x)): out = problem.forward(rec, points, 2, examples)
         f = problem.target(out, examples)
+        check_pass(f.detach(), torch.tensor([1.0, 0.0]), examples=examples)   # rows: the inputs, then the references
         rec.check_recorded()
         return points, f, dict(rec.values)
 
 # %% ../nbs/07_deeplift.ipynb #0b31ce7a
 def _groups(n: int, batch_size: Optional[int]):
     "Slices of at most `batch_size` examples (all at once when None)."
+    check_batch_size(batch_size)
     size = n if batch_size is None else batch_size
     if size < 1: raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
     return [slice(i, min(n, i + size)) for i in range(0, n, size)]
 
 def layer_deeplift(model: nn.Module, # the model; left exactly as it was
-                   inputs: Tensor, # (N, ...) inputs (token ids when `input_layer` is set)
+                   inputs: InputsSpec, # (N, ...) inputs, or a tuple of them (token ids when `input_layer` is set)
                    layers: LayerSpec | Sequence[LayerSpec], # dotted name(s) or module(s), all from one pass
                    target: TargetSpec = None, # None (predicted class), int, per-example ints, or callable output -> (N,)
                    baselines=None, # references: None (zeros), a scalar, or a tensor broadcastable to the inputs
                    input_layer: Optional[LayerSpec] = None, # compare with references in this layer's output space
                    attribute_to: str = "output", # scores of each layer's "output" or its "input"
                    batch_size: Optional[int] = None, # examples per pass (each pass holds 2 x batch_size rows)
+                   additional_forward_args=None, # extra positional arguments after the inputs, not interpolated (per-example tensors go with their examples)
+                   forward_kwargs: Optional[dict] = None, # keyword arguments of the model's forward (e.g. attention_mask), not interpolated
                   ) -> AttributionResult:
     "DeepLIFT (Rescale) contributions `m_y * (y(x) - y(x'))` of every unit of every layer in `layers`, from one pass."
     with preserved_state(model):
-        problem = prepare(model, inputs, layers, target, baselines, input_layer, attribute_to, probe_baseline=False)
+        problem = prepare(model, inputs, layers, target, baselines, input_layer, attribute_to, probe_baseline=False,
+                          additional_forward_args=additional_forward_args, forward_kwargs=forward_kwargs)
         n = len(problem.start)
         scores, problem.f_baseline, groups = {}, torch.empty_like(problem.f_input), _groups(n, batch_size)
         for ex in groups:
@@ -321,7 +326,7 @@ def layer_deeplift(model: nn.Module, # the model; left exactly as it was
 
 # %% ../nbs/07_deeplift.ipynb #bc683458
 def neuron_deeplift(model: nn.Module, # the model; left exactly as it was
-                    inputs: Tensor, # (N, ...) inputs (token ids when `input_layer` is set)
+                    inputs: InputsSpec, # (N, ...) inputs, or a tuple of them (token ids when `input_layer` is set)
                     layer: LayerSpec, # the layer whose units are explained
                     neurons, # index tuples into one example's unit shape, or channel numbers with `by_channel`
                     target: TargetSpec = None, # None (predicted class), int, per-example ints, or callable
@@ -329,15 +334,18 @@ def neuron_deeplift(model: nn.Module, # the model; left exactly as it was
                     by_channel: bool = False, # each neuron is a whole channel (filter) of a conv layer
                     input_layer: Optional[LayerSpec] = None, # compare with references in this layer's output space
                     attribute_to: str = "output", # units of the layer's "output" or its "input"
-                   ) -> Tensor: # (N, K, *path_shape): contribution of each input feature through each unit
+                    additional_forward_args=None, # extra positional arguments after the inputs, not interpolated (per-example tensors go with their examples)
+                    forward_kwargs: Optional[dict] = None, # keyword arguments of the model's forward (e.g. attention_mask), not interpolated
+                   ): # (N, K, *path_shape): contribution of each input feature through each unit; one per input for a tuple of inputs
     "DeepLIFT contributions of each input feature through each of K units: `m_{F,y} m_{y,x_i} (x_i - x'_i)`, from one forward pass."
     neurons = as_units(neurons)
     with preserved_state(model):
-        problem = prepare(model, inputs, layer, target, baselines, input_layer, attribute_to, probe_baseline=False)
+        problem = prepare(model, inputs, layer, target, baselines, input_layer, attribute_to, probe_baseline=False,
+                          additional_forward_args=additional_forward_args, forward_kwargs=forward_kwargs)
         n, name = len(problem.start), next(iter(problem.layers))
         points, f, values = _deeplift_pass(problem, slice(0, n))
         y = values[name]
         g = grad_or_zeros(f[:n], [y], retain_graph=True)[0].detach()
         masks = unit_masks(tuple(y.shape[1:]), neurons, by_channel, g.dtype, g.device)
         diff = problem.start - problem.baselines
-        return torch.stack([vjp(y, points, m * g)[:n] * diff for m in masks], 1).detach()
+        return problem.per_input(torch.stack([vjp(y, points, m * g)[:n] * diff for m in masks], 1).detach())

@@ -11,7 +11,7 @@ from typing import Optional, Sequence
 import torch
 from torch import nn, Tensor
 
-from .core import LayerSpec, TargetSpec, prepare, preserved_state, check_steps, Problem
+from .core import InputsSpec, LayerSpec, TargetSpec, prepare, preserved_state, check_steps, Problem
 from .paths import RULES, check_rule, path_alphas, point_weights, walk_path, default_rows
 from .results import max_relative_error, unit_masks
 from .conductance import UnitFlows, add_segments, layer_conductance, total_conductance_reference
@@ -122,7 +122,7 @@ def _explain(report: EquivalenceReport) -> list:
 
 # %% ../nbs/08_equivalence.ipynb #2ff1a0f0
 def check_equivalence(model: nn.Module, # the model; left exactly as it was
-                      inputs: Tensor, # (N, ...) inputs (token ids when `input_layer` is set)
+                      inputs: InputsSpec, # (N, ...) inputs, or a tuple of them (token ids when `input_layer` is set)
                       layer: LayerSpec, # the layer to check
                       target: TargetSpec = None, baselines=None,
                       steps: int = 64, # path segments for every integral
@@ -133,17 +133,21 @@ def check_equivalence(model: nn.Module, # the model; left exactly as it was
                       reference_units: int = 2, # units checked against the slow paper-exact formula (0 to skip)
                       batch_size: Optional[int] = None, input_layer: Optional[LayerSpec] = None,
                       attribute_to: str = "output",
-                      progress: bool = False) -> EquivalenceReport: # progress bar over the path points of the main walk
+                      progress: bool = False,
+                      additional_forward_args=None, # extra positional arguments after the inputs, not interpolated (per-example tensors go with their examples)
+                      forward_kwargs: Optional[dict] = None, # keyword arguments of the model's forward (e.g. attention_mask), not interpolated
+                     ) -> EquivalenceReport: # progress bar over the path points of the main walk
     "Check Total Conductance == Neuron IG, neuron-sum == total, flow == IG and completeness on one layer, with a report."
     check_steps(steps); check_rule(rule)
     t0 = time.perf_counter()
     with preserved_state(model):
-        problem = prepare(model, inputs, layer, target, baselines, input_layer, attribute_to)
+        problem = prepare(model, inputs, layer, target, baselines, input_layer, attribute_to, additional_forward_args=additional_forward_args, forward_kwargs=forward_kwargs)
         name = next(iter(problem.layers))
         chosen = _top_units(problem, name, max(units, reference_units, 1))
         r = _path_integrals(problem, name, steps, rule, chosen[:max(units, 1)], batch_size, progress)
         ref = (total_conductance_reference(model, inputs, layer, target, baselines, steps, rule, chosen[:reference_units],
-                                           input_layer, attribute_to) if reference_units else None)
+                                           input_layer, attribute_to, additional_forward_args=additional_forward_args,
+                                           forward_kwargs=forward_kwargs) if reference_units else None)
     pick = lambda t, us: torch.stack([t[(slice(None), *u)] for u in us], 1).double()
     diff = problem.output_diff.double()
     scale = diff.abs().clamp_min(1e-30)
@@ -177,9 +181,9 @@ class Convergence:
         return "\n".join(rows)
 
 # %% ../nbs/08_equivalence.ipynb #fec1776e
-def steps_for_completeness(model: nn.Module, inputs: Tensor, layer: LayerSpec, tol: float = 0.01,
+def steps_for_completeness(model: nn.Module, inputs: InputsSpec, layer: LayerSpec, tol: float = 0.01,
                            rules: Sequence[str] = RULES, start: int = 4, max_steps: int = 1024,
-                           **kwargs) -> Convergence: # kwargs go to `layer_conductance`
+                           **kwargs) -> Convergence: # kwargs go to `layer_conductance` (forward_kwargs, baselines, target, ...)
     "Double the steps from `start` until the layer's worst relative completeness gap is below `tol`, for each rule."
     if tol <= 0: raise ValueError(f"tol must be > 0, got {tol}.")
     check_steps(start); check_steps(max_steps)

@@ -11,7 +11,7 @@ from typing import Optional, Sequence, Union
 import torch
 from torch import nn, Tensor
 
-from .core import LayerSpec, Target, TargetSpec, output_scores, output_shapes, prepare, preserved_state, resolve_layers, resolve_target
+from .core import InputsSpec, LayerSpec, Target, TargetSpec, model_call, output_scores, output_shapes, prepare, preserved_state, resolve_layers, resolve_target
 from .results import per_unit
 from .measures import layer_activation
 from .registry import MEASURES, check_measure, unit_scores
@@ -84,10 +84,13 @@ def top_k_masks(scores: Tensor, # (N, U) a score per example and unit
     return [rank < k for k in ks]
 
 # %% ../nbs/10_evaluation.ipynb #163239e9
-def layer_at_baseline(model: nn.Module, inputs: Tensor, layer: LayerSpec, target: TargetSpec = None, baselines=None,
-                      input_layer: Optional[LayerSpec] = None) -> Tensor:
+def layer_at_baseline(model: nn.Module, inputs: InputsSpec, layer: LayerSpec, target: TargetSpec = None, baselines=None,
+                      input_layer: Optional[LayerSpec] = None,
+                      additional_forward_args=None, # extra positional arguments after the inputs
+                      forward_kwargs: Optional[dict] = None, # keyword arguments of the model's forward
+                     ) -> Tensor:
     "The layer's values at the baselines (in path space when `input_layer` is set), shape of its output at `inputs`."
-    problem = prepare(model, inputs, layer, target, baselines, input_layer, probe_baseline=False)
+    problem = prepare(model, inputs, layer, target, baselines, input_layer, probe_baseline=False, additional_forward_args=additional_forward_args, forward_kwargs=forward_kwargs)
     rec = problem.recorder()
     with rec, torch.no_grad(): problem.forward(rec, problem.baselines, 1)
     rec.check_recorded()
@@ -110,33 +113,38 @@ def decisions(out: Tensor, # the model's output
     return f, (f > 0) if binary else output_scores(out).argmax(1)
 
 # %% ../nbs/10_evaluation.ipynb #a84f98b0
-def ablation_fill(model: nn.Module, inputs: Tensor, layer: LayerSpec,
+def ablation_fill(model: nn.Module, inputs: InputsSpec, layer: LayerSpec,
                   fill: str = "zero", # "zero", or "baseline" (each unit's value at the baselines)
-                  target: TargetSpec = None, baselines=None, input_layer: Optional[LayerSpec] = None):
+                  target: TargetSpec = None, baselines=None, input_layer: Optional[LayerSpec] = None,
+                  additional_forward_args=None, # extra positional arguments after the inputs
+                  forward_kwargs: Optional[dict] = None, # keyword arguments of the model's forward
+                 ):
     "What removed units output: 0.0 for `fill=\"zero\"`, the layer's values at the baselines for `fill=\"baseline\"`."
     check_fill(fill)
-    return 0.0 if fill == "zero" else layer_at_baseline(model, inputs, layer, target, baselines, input_layer)
+    return 0.0 if fill == "zero" else layer_at_baseline(model, inputs, layer, target, baselines, input_layer, additional_forward_args=additional_forward_args, forward_kwargs=forward_kwargs)
 
 # %% ../nbs/10_evaluation.ipynb #223469de
 def ablation_effects(model: nn.Module, # the model; left exactly as it was
-                     inputs: Tensor, # (N, ...) the examples
+                     inputs: InputsSpec, # (N, ...) the examples
                      layer: LayerSpec, # the layer whose units are removed
                      masks: Sequence[Tensor], # (U,) or (N, U) booleans per ablation; all False = the model as it is
                      target: Target, # from `resolve_target`
                      fill=0.0, # what removed units output (`ablation_fill`)
                      binary: bool = False, # predictions are signs of a binary logit
+                     additional_forward_args=None, # extra positional arguments after the inputs
+                     forward_kwargs: Optional[dict] = None, # keyword arguments of the model's forward
                     ) -> list: # one (F, prediction) pair of (N,) CPU tensors per mask
     "Target score F and prediction of every example with each mask's units removed, one forward pass per mask."
-    found = []
+    call, found = model_call(model, inputs, additional_forward_args=additional_forward_args, forward_kwargs=forward_kwargs), []
     with preserved_state(model, warn_train=False), torch.no_grad():
         for mask in masks:
-            with ablated(model, layer, mask, fill): f, pred = decisions(model(inputs), target, binary)
+            with ablated(model, layer, mask, fill): f, pred = decisions(call(), target, binary)
             found.append((f.detach().cpu(), pred.cpu()))
     return found
 
 # %% ../nbs/10_evaluation.ipynb #1f6110e4
 def ablation_curve(model: nn.Module, # the model; left exactly as it was
-                   inputs: Tensor, # (N, ...) the examples to ablate
+                   inputs: InputsSpec, # (N, ...) the examples to ablate
                    layer: LayerSpec, # the layer whose units are removed
                    scores: Tensor, # (N, U) importance per example and unit, e.g. from `unit_scores`
                    target: TargetSpec = None, # as for the attributions; None = the predicted class
@@ -146,33 +154,39 @@ def ablation_curve(model: nn.Module, # the model; left exactly as it was
                    input_layer: Optional[LayerSpec] = None, # as for the attributions (text models)
                    binary: bool = False, # the target column is a binary logit: a flip is a change of its sign
                    measure: str = "", # a label for tables and plots
+                   additional_forward_args=None, # extra positional arguments after the inputs
+                   forward_kwargs: Optional[dict] = None, # keyword arguments of the model's forward
                   ) -> AblationCurve:
     "Remove each example's top-k units by `scores` for every k in `ks`; record the target score and prediction flips."
     check_fill(fill)
     with preserved_state(model), torch.no_grad():
-        out, shapes = output_shapes(model, inputs, layer)      # the unablated forward also gives the layer's width
+        n = model_call(model, inputs).n
+        out, shapes = output_shapes(model, inputs, layer, additional_forward_args=additional_forward_args, forward_kwargs=forward_kwargs)   # the unablated forward also gives the layer's width
         shape = next(iter(shapes.values()))
         tgt = resolve_target(target, out)
         f0, pred0 = decisions(out, tgt, binary)
         units = shape[1] if len(shape) > 1 else 1
-        if scores.shape != (len(inputs), units):
-            raise ValueError(f"scores has shape {tuple(scores.shape)}, but there are {len(inputs)} examples and {units} units: "
+        if scores.shape != (n, units):
+            raise ValueError(f"scores has shape {tuple(scores.shape)}, but there are {n} examples and {units} units: "
                              "pass one score per example and unit, e.g. from unit_scores(...).")
         ks = list(range(units + 1)) if ks is None else [int(k) for k in ks]
-        value = ablation_fill(model, inputs, layer, fill, tgt.fn or tgt.classes, baselines, input_layer)
-        found = ablation_effects(model, inputs, layer, top_k_masks(scores.cpu(), ks), tgt, value, binary)
+        value = ablation_fill(model, inputs, layer, fill, tgt.fn or tgt.classes, baselines, input_layer, additional_forward_args=additional_forward_args, forward_kwargs=forward_kwargs)
+        found = ablation_effects(model, inputs, layer, top_k_masks(scores.cpu(), ks), tgt, value, binary, additional_forward_args=additional_forward_args, forward_kwargs=forward_kwargs)
     return AblationCurve(ks, torch.stack([f for f, _ in found]), torch.stack([p != pred0.cpu() for _, p in found]), measure)
 
 # %% ../nbs/10_evaluation.ipynb #07016a8c
-def compare_ablation(model: nn.Module, inputs: Tensor, layer: LayerSpec,
+def compare_ablation(model: nn.Module, inputs: InputsSpec, layer: LayerSpec,
                      measures: Sequence[str] = MEASURES, # which measures to rank by
                      target: TargetSpec = None, ks: Optional[Sequence[int]] = None, fill: str = "zero",
                      baselines=None, input_layer: Optional[LayerSpec] = None, binary: bool = False,
                      steps: int = 32, seed: int = 0, batch_size: Optional[int] = None,
+                     additional_forward_args=None, # extra positional arguments after the inputs
+                     forward_kwargs: Optional[dict] = None, # keyword arguments of the model's forward
                     ) -> dict: # measure -> AblationCurve
     "Rank each example's units by every measure and ablate in that order: one `AblationCurve` per measure."
     for m in measures: check_measure(m)
-    kw = dict(target=target, baselines=baselines, input_layer=input_layer)
+    kw = dict(target=target, baselines=baselines, input_layer=input_layer, additional_forward_args=additional_forward_args,
+              forward_kwargs=forward_kwargs)
     return {m: ablation_curve(model, inputs, layer, unit_scores(model, inputs, layer, m, steps=steps, seed=seed,
                                                                 batch_size=batch_size, **kw),
                               ks=ks, fill=fill, binary=binary, measure=m, **kw)
@@ -215,11 +229,15 @@ def select_units(class_scores: Tensor, # (C, U) each class's total importance pe
     return ranked.topk(k, dim=1).indices.flatten().unique()
 
 # %% ../nbs/10_evaluation.ipynb #b96dd110
-def layer_features(model: nn.Module, inputs: Tensor, layer: LayerSpec, input_layer: Optional[LayerSpec] = None,
-                   batch_size: Optional[int] = None) -> Tensor:
+def layer_features(model: nn.Module, inputs: InputsSpec, layer: LayerSpec, input_layer: Optional[LayerSpec] = None,
+                   batch_size: Optional[int] = None,
+                   additional_forward_args=None, # extra positional arguments after the inputs
+                   forward_kwargs: Optional[dict] = None, # keyword arguments of the model's forward
+                  ) -> Tensor:
     "(N, U) activations of `layer`'s units (conv maps summed per filter): the probe's features."
     name = next(iter(resolve_layers(model, layer)))
-    acts = layer_activation(model, inputs, name, target=0, input_layer=input_layer, batch_size=batch_size)  # target: any column
+    acts = layer_activation(model, inputs, name, target=0, input_layer=input_layer, batch_size=batch_size,
+                            additional_forward_args=additional_forward_args, forward_kwargs=forward_kwargs)  # target: any column
     return per_unit(acts[name]).detach()
 
 # %% ../nbs/10_evaluation.ipynb #b632862f
@@ -233,7 +251,7 @@ def probe_accuracy(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Ten
     return float(probe.score(test_x.cpu().numpy(), test_y.cpu().numpy()))
 
 # %% ../nbs/10_evaluation.ipynb #cbba1387
-def class_scores(model: nn.Module, inputs: Tensor, labels: Tensor, layer: LayerSpec, measure: str,
+def class_scores(model: nn.Module, inputs: InputsSpec, labels: Tensor, layer: LayerSpec, measure: str,
                  targets: Optional[dict] = None, # label -> target spec (None: no ranking for this label); default: label c -> column c
                  max_per_class: Optional[int] = None, seed: int = 0, **kw) -> Tensor:
     "(C, U) each class's mean importance per unit over its examples (nan for a class whose target is None); the random control draws per class."
@@ -243,7 +261,8 @@ def class_scores(model: nn.Module, inputs: Tensor, labels: Tensor, layer: LayerS
     for c in classes:
         idx = (labels == c).nonzero().flatten()[:max_per_class]
         t = targets.get(c)
-        rows.append(None if t is None else unit_scores(model, inputs[idx], layer, measure, target=t, seed=seed + c, **kw).mean(0))
+        rows.append(None if t is None else unit_scores(model, model_call(model, inputs).take(idx).model_inputs, layer, measure,
+                                                       target=t, seed=seed + c, **kw).mean(0))
     width = next(r for r in rows if r is not None).shape[0]
     return torch.stack([torch.full((width,), float("nan")) if r is None else r for r in rows])
 
@@ -279,8 +298,8 @@ class FeatureSelection:
 
 # %% ../nbs/10_evaluation.ipynb #7292ea1a
 def feature_selection(model: nn.Module, layer: LayerSpec,
-                      train_inputs: Tensor, train_labels: Tensor, # examples that rank the units and fit the probe
-                      test_inputs: Tensor, test_labels: Tensor, # held-out examples that score the probe
+                      train_inputs: InputsSpec, train_labels: Tensor, # examples that rank the units and fit the probe
+                      test_inputs: InputsSpec, test_labels: Tensor, # held-out examples that score the probe
                       ks: Sequence[int] = (1, 2, 5, 10), # units kept per class
                       measures: Sequence[str] = MEASURES,
                       targets: Optional[dict] = None, # label -> target spec; None for a label without an output
@@ -289,7 +308,7 @@ def feature_selection(model: nn.Module, layer: LayerSpec,
                      ) -> FeatureSelection:
     "For each measure, keep each class's top-k units and score a logistic-regression probe on their activations."
     for m in measures: check_measure(m)
-    if len(train_labels) != len(train_inputs) or len(test_labels) != len(test_inputs):
+    if len(train_labels) != model_call(model, train_inputs).n or len(test_labels) != model_call(model, test_inputs).n:
         raise ValueError("Each set needs one label per example: check train_labels / test_labels lengths.")
     feats = [layer_features(model, x, layer, input_layer) for x in (train_inputs, test_inputs)]
     ceiling = probe_accuracy(feats[0], train_labels, feats[1], test_labels, seed)

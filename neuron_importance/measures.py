@@ -9,7 +9,7 @@ from typing import Optional, Sequence
 import torch
 from torch import nn, Tensor
 
-from .core import LayerSpec, TargetSpec, prepare, preserved_state, check_steps, Problem
+from .core import InputsSpec, LayerSpec, TargetSpec, prepare, preserved_state, check_steps, Problem
 from .paths import check_rule, path_alphas, point_weights, walk_path
 from .results import AttributionResult, accumulator_dtype, completeness_gap
 
@@ -30,10 +30,11 @@ def _weighted_layer_sums(problem: Problem, alphas: Tensor, weights: Tensor, batc
     return out
 
 def _measure(model, inputs, layers, target, baselines, batch_size, input_layer, attribute_to, what, method,
-             steps=None, rule=None) -> AttributionResult:
+             steps=None, rule=None, additional_forward_args=None, forward_kwargs=None) -> AttributionResult:
     "Shared body of the measures: validate, walk the path (or just the input), restore the model."
     with preserved_state(model):
-        problem = prepare(model, inputs, layers, target, baselines, input_layer, attribute_to)
+        problem = prepare(model, inputs, layers, target, baselines, input_layer, attribute_to,
+                          additional_forward_args=additional_forward_args, forward_kwargs=forward_kwargs)
         dev = problem.start.device
         if steps is None: alphas, weights = torch.ones(1, dtype=torch.float64, device=dev), torch.ones(1, dtype=torch.float64, device=dev)
         else: alphas, weights = path_alphas(steps, torch.float64, dev), point_weights(steps, rule, torch.float64, dev)
@@ -43,33 +44,45 @@ def _measure(model, inputs, layers, target, baselines, batch_size, input_layer, 
     return AttributionResult(scores, diff, delta, method, steps, rule, classes=problem.target.classes)
 
 # %% ../nbs/06_measures.ipynb #916182da
-def layer_activation(model: nn.Module, inputs: Tensor, layers: LayerSpec | Sequence[LayerSpec],
+def layer_activation(model: nn.Module, inputs: InputsSpec, layers: LayerSpec | Sequence[LayerSpec],
                      target: TargetSpec = None, baselines=None, batch_size: Optional[int] = None,
-                     input_layer: Optional[LayerSpec] = None, attribute_to: str = "output") -> AttributionResult:
+                     input_layer: Optional[LayerSpec] = None, attribute_to: str = "output",
+                     additional_forward_args=None, forward_kwargs: Optional[dict] = None
+                    ) -> AttributionResult:
     "The layers' values `y(x)` at the inputs (the target and baselines only set `output_diff`)."
-    return _measure(model, inputs, layers, target, baselines, batch_size, input_layer, attribute_to, "value", "activation")
+    return _measure(model, inputs, layers, target, baselines, batch_size, input_layer, attribute_to, "value", "activation",
+                    additional_forward_args=additional_forward_args, forward_kwargs=forward_kwargs)
 
 # %% ../nbs/06_measures.ipynb #4e8a6857
-def layer_gradient(model: nn.Module, inputs: Tensor, layers: LayerSpec | Sequence[LayerSpec],
+def layer_gradient(model: nn.Module, inputs: InputsSpec, layers: LayerSpec | Sequence[LayerSpec],
                    target: TargetSpec = None, baselines=None, batch_size: Optional[int] = None,
-                   input_layer: Optional[LayerSpec] = None, attribute_to: str = "output") -> AttributionResult:
+                   input_layer: Optional[LayerSpec] = None, attribute_to: str = "output",
+                   additional_forward_args=None, forward_kwargs: Optional[dict] = None
+                  ) -> AttributionResult:
     "`dF/dy` at the inputs, for every unit of every layer, from one backward pass."
-    return _measure(model, inputs, layers, target, baselines, batch_size, input_layer, attribute_to, "grad", "gradient")
+    return _measure(model, inputs, layers, target, baselines, batch_size, input_layer, attribute_to, "grad", "gradient",
+                    additional_forward_args=additional_forward_args, forward_kwargs=forward_kwargs)
 
 # %% ../nbs/06_measures.ipynb #d0c49da5
-def layer_grad_x_activation(model: nn.Module, inputs: Tensor, layers: LayerSpec | Sequence[LayerSpec],
+def layer_grad_x_activation(model: nn.Module, inputs: InputsSpec, layers: LayerSpec | Sequence[LayerSpec],
                             target: TargetSpec = None, baselines=None, batch_size: Optional[int] = None,
-                            input_layer: Optional[LayerSpec] = None, attribute_to: str = "output") -> AttributionResult:
+                            input_layer: Optional[LayerSpec] = None, attribute_to: str = "output",
+                            additional_forward_args=None, forward_kwargs: Optional[dict] = None
+                           ) -> AttributionResult:
     "`y(x) * dF/dy(x)`: the first-order share of each unit, with its completeness gap."
     return _measure(model, inputs, layers, target, baselines, batch_size, input_layer, attribute_to,
-                    "grad_x_value", "grad_x_activation")
+                    "grad_x_value", "grad_x_activation",
+                    additional_forward_args=additional_forward_args, forward_kwargs=forward_kwargs)
 
 # %% ../nbs/06_measures.ipynb #dbe98b0e
-def internal_influence(model: nn.Module, inputs: Tensor, layers: LayerSpec | Sequence[LayerSpec],
+def internal_influence(model: nn.Module, inputs: InputsSpec, layers: LayerSpec | Sequence[LayerSpec],
                        target: TargetSpec = None, baselines=None, steps: int = 50, rule: str = "trapezoid",
                        batch_size: Optional[int] = None, input_layer: Optional[LayerSpec] = None,
-                       attribute_to: str = "output") -> AttributionResult:
+                       attribute_to: str = "output",
+                       additional_forward_args=None, forward_kwargs: Optional[dict] = None
+                      ) -> AttributionResult:
     "Leino et al.'s internal influence: `dF/dy` integrated along the path (not multiplied by the unit's change)."
     check_steps(steps); check_rule(rule)
     return _measure(model, inputs, layers, target, baselines, batch_size, input_layer, attribute_to,
-                    "grad", "internal_influence", steps, rule)
+                    "grad", "internal_influence", steps, rule,
+                    additional_forward_args=additional_forward_args, forward_kwargs=forward_kwargs)

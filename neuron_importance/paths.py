@@ -13,7 +13,7 @@ import warnings
 import torch
 from torch import Tensor, nn
 
-from .core import Problem, grad_or_zeros, vjp
+from .core import Problem, check_batch_size, check_pass, grad_or_zeros, vjp
 
 # %% auto #0
 __all__ = ['RULES', 'check_rule', 'path_alphas', 'point_weights', 'segment_sum', 'default_rows', 'rows_for_memory', 'PathChunk',
@@ -146,8 +146,8 @@ def walk_path(problem: Problem, # from `neuron_importance.core.prepare`
     "Run the model along the path in chunks of at most `batch_size` rows, yielding recorded values and dF/dy."
     start, base = problem.start, problem.baselines
     n = len(start)
+    check_batch_size(batch_size)
     rows = batch_size or default_rows(start)
-    if rows < 1: raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
     calibrate = batch_size is None and start.is_cuda      # size chunks from the memory the first one used
     group = min(n, rows)
     per_chunk = 1 if calibrate else max(1, rows // group)
@@ -173,6 +173,7 @@ def walk_path(problem: Problem, # from `neuron_importance.core.prepare`
                     rec.check_recorded()
                     grads, dfdx = (_layer_grads(f, rec.values, retain_graph, points if input_grads else None)
                                    if with_grads else (None, None))
+                    check_pass(f.detach(), alphas[idx], grads, dfdx, ex)
                 if calibrate:
                     per_row = (torch.cuda.max_memory_allocated(start.device) - used) / len(points)
                     per_chunk, calibrate = max(1, rows_for_memory(_cuda_free(start.device), per_row) // len(x)), False

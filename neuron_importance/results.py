@@ -15,7 +15,7 @@ from .viz import DOCS_WIDTH, signed_bars
 
 # %% auto #0
 __all__ = ['completeness_gap', 'relative_gap', 'max_relative_error', 'per_channel', 'per_unit', 'AttributionResult', 'as_units',
-           'unit_index', 'unit_masks', 'accumulator_dtype']
+           'unit_index', 'unit_masks', 'group_masks', 'grouped_units', 'accumulator_dtype']
 
 # %% ../nbs/03_results.ipynb #be98110c
 def completeness_gap(scores: Tensor, output_diff: Tensor) -> Tensor:
@@ -112,6 +112,7 @@ class AttributionResult:
 # %% ../nbs/03_results.ipynb #ac951547
 def as_units(neurons) -> list:
     "A list of units from one unit (an int or a tuple of ints) or any iterable of them."
+    if isinstance(neurons, Tensor) and neurons.dtype == torch.bool: return neurons   # masks: see unit_masks
     single = isinstance(neurons, int) or (isinstance(neurons, tuple) and all(isinstance(i, int) for i in neurons))
     return [neurons] if single else list(neurons)
 
@@ -130,13 +131,42 @@ def unit_index(u, want: int, unit_shape: tuple, what: str) -> tuple:
 
 # %% ../nbs/03_results.ipynb #bc4969d2
 def unit_masks(unit_shape: tuple, neurons: list, by_channel: bool, dtype, device) -> Tensor:
-    "One mask per selected unit (or whole channel), shape (K, *unit_shape)."
-    if not neurons: raise ValueError("neurons is empty: select at least one unit, e.g. neurons=[(0,)] or [0] with by_channel=True.")
+    "One mask per selected unit (or whole channel), shape `(K, *unit_shape)`; a boolean tensor of that shape is taken as the masks."
+    if isinstance(neurons, Tensor) and neurons.dtype == torch.bool:      # masks already: grouped units such as attention heads
+        if tuple(neurons.shape[1:]) != tuple(unit_shape):
+            raise ValueError(f"unit masks of shape {tuple(neurons.shape)} do not fit a layer with unit shape {tuple(unit_shape)}: "
+                             f"pass (K, {', '.join(map(str, unit_shape))}) booleans, e.g. from group_masks.")
+        return neurons.to(dtype=dtype, device=device)
+    if not len(neurons): raise ValueError("neurons is empty: select at least one unit, e.g. neurons=[(0,)] or [0] with by_channel=True.")
     masks = torch.zeros(len(neurons), *unit_shape, dtype=dtype, device=device)
     for k, u in enumerate(neurons):
         idx = unit_index(u, 1 if by_channel else len(unit_shape), unit_shape, "channel" if by_channel else "unit")
         masks[(k, *idx)] = 1
     return masks
+
+# %% ../nbs/03_results.ipynb #43d94e6c
+def group_masks(unit_shape: tuple, # one example's unit shape, e.g. (T, H * d)
+                groups, # a number of equal groups (e.g. attention heads), or a list of index lists along `dim`
+                dim: int = -1, # the unit dimension that is grouped (the hidden dimension)
+               ) -> Tensor: # (G, *unit_shape) booleans, one mask per group
+    "One boolean mask per group of units along `dim`: equal groups (`groups` heads) or the index lists given."
+    size = unit_shape[dim]
+    if isinstance(groups, int):
+        if groups < 1 or size % groups: raise ValueError(f"{size} units along dim {dim} do not split into {groups} equal groups.")
+        groups = [list(range(g * (size // groups), (g + 1) * (size // groups))) for g in range(groups)]
+    masks = torch.zeros(len(groups), *unit_shape, dtype=torch.bool)
+    for k, idx in enumerate(groups):
+        if not len(idx) or min(idx) < 0 or max(idx) >= size: raise ValueError(f"group {k} ({idx}) is empty or out of range 0..{size - 1}.")
+        masks[k].index_fill_(dim % len(unit_shape), torch.as_tensor(list(idx)), True)
+    return masks
+
+def grouped_units(scores: Tensor, # (N, *unit_shape) a layer's scores
+                  groups, # a number of equal groups along `dim`, or a list of index lists
+                  dim: int = -1, # the grouped unit dimension (counted in the unit shape, so -1 is the last)
+                 ) -> Tensor: # (N, G) the sum of each group's scores (over the other unit dimensions too)
+    "Per-group scores, e.g. per attention head from an attention output `(N, T, H * d)`: sums, so completeness is kept."
+    masks = group_masks(tuple(scores.shape[1:]), groups, dim).to(scores.device)
+    return (scores[:, None] * masks[None].to(scores.dtype)).flatten(2).sum(2)
 
 # %% ../nbs/03_results.ipynb #09b346f2
 def accumulator_dtype(t: Tensor) -> torch.dtype:
