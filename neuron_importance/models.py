@@ -14,7 +14,7 @@ from fastprogress.fastprogress import progress_bar
 
 # %% auto #0
 __all__ = ['BAR_CLASSES', 'MNIST_FILE', 'random_googlenet', 'bars_dataset', 'demo_model', 'train_demo_model', 'mnist_5k',
-           'split_digits', 'FailsAt', 'TwoUnits']
+           'split_digits', 'FailsAt', 'TwoUnits', 'Mixer']
 
 # %% ../nbs/02_models.ipynb #c3409d4c
 def random_googlenet(seed: int = 0, # seed for the weights and the calibration batches
@@ -115,3 +115,13 @@ class TwoUnits(nn.Module):
         self.hidden, self.out = nn.ReLU(), nn.Linear(2, 1, bias=False)
         with torch.no_grad(): self.out.weight.copy_(torch.tensor([[2.0, -1.0]]))
     def forward(self, x): return self.out(self.hidden(x))
+
+# %% ../nbs/02_models.ipynb #5e940f63
+class Mixer(nn.Module):
+    "Two inputs and a per-example scale: out = head(relu(fa(a) + fb(b)) * scale)."
+    def __init__(self):
+        super().__init__()
+        self.fa, self.fb, self.act, self.head = nn.Linear(3, 6), nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 2)
+    def forward(self, a, b, scale, shift=None):
+        h = self.act(self.fa(a) + self.fb(b)) * scale
+        return self.head(h if shift is None else h + shift)
