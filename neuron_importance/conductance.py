@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_conductance.ipynb #3533627a
 from __future__ import annotations
-from typing import Callable, Optional, Sequence, Union
+from typing import Callable, Optional, Sequence
 import itertools, warnings
 
 import torch

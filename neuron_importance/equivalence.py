@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Optional, Sequence
 
 import torch
-from torch import nn, Tensor
+from torch import nn
 
 from .core import InputsSpec, LayerSpec, TargetSpec, prepare, preserved_state, check_steps, Problem
 from .paths import RULES, check_rule, path_alphas, point_weights, walk_path, default_rows
