@@ -43,9 +43,12 @@ def load_minilm(folder: Optional[str | Path] = None, # a folder with config.json
     folder = Path(folder) if folder is not None else minilm_folder()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from transformers.utils import logging as hf_logging
-    level = hf_logging.get_verbosity(); hf_logging.set_verbosity_error()
+    level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error(); hf_logging.disable_progress_bar()      # quiet: no warnings, no weight-loading bar
     try: return AutoModel.from_pretrained(folder).eval(), AutoTokenizer.from_pretrained(folder)
-    finally: hf_logging.set_verbosity(level)
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars: hf_logging.enable_progress_bar()
 
 # %% ../nbs/22_minilm.ipynb #5488bea2
 class MiniLMSentiment(nn.Module):
