@@ -192,7 +192,6 @@ def bench_convergence(quick: bool):
                "<= 1/2 (trained ReLU), <= 1/8 (smooth)",
                f"to 1e-2: trapezoid {convergence.fmt(r['1e-2']['trapezoid'])}, tol= {convergence.fmt(r['1e-2']['tol'])}, Captum {convergence.fmt(r['1e-2']['captum'])}; "
                f"to 1e-3: trapezoid {convergence.fmt(r['1e-3']['trapezoid'])}, tol= {convergence.fmt(r['1e-3']['tol'])}, Captum {convergence.fmt(r['1e-3']['captum'])}")
-    print("\n" + convergence.table(table) + "\n", flush=True)
     return table
 
 

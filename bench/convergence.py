@@ -73,13 +73,12 @@ def cases(quick: bool) -> list:
     if quick: return out
     from neuron_importance.inception import trained_mini_inception
     mi, images, labels, train, test = trained_mini_inception(show_progress=False)
-    out.append(("MNIST Inception replica (trained), mixed", mi, images[test[:8]], "mixed", dict(target=None), None))
+    out.append(("MNIST Inception replica (trained)", mi, images[test[:8]], "inception3b", dict(target=None), None))
     from neuron_importance.textcnn import pretrained_textcnn
     tc, data, info = pretrained_textcnn(show_progress=False)
     ids = data.ids["test"][:8]
-    for layer in ("pooled", "dense"):
-        if layer not in dict(tc.named_modules()): continue
-        out.append((f"text CNN trained on tweets, {layer}", tc, ids, layer, dict(target=0, input_layer="embedding"), None))
+    for layer, what in (("pooled", "pooled filters"), ("hidden", "dense layer after its ReLU")):
+        out.append((f"text CNN trained on tweets, {what}", tc, ids, layer, dict(target=0, input_layer="embedding"), None))
     from neuron_importance.models import random_googlenet
     gn = random_googlenet(size=64, calibration_batches=2, batch=4)
     torch.manual_seed(1)
