@@ -47,7 +47,8 @@ def report(item: str, ours: str, peer: str, ratio: str, target: str, note: str =
 def bench_layers(net, x, steps):
     "All nine mixed layers: one call of ours vs Captum's LayerConductance once per layer."
     from captum.attr import LayerConductance
-    t_ours, ours = timed(lambda: layer_conductance(net, x, MIXED, target=0, steps=steps, rule="left"))
+    # one_sided=False: Captum takes the gradients at the path's ends, so the same sum term for term
+    t_ours, ours = timed(lambda: layer_conductance(net, x, MIXED, target=0, steps=steps, rule="left", one_sided=False))
     mods = dict(net.named_modules())
     t_captum, theirs = timed(lambda: {n: LayerConductance(net, mods[n]).attribute(x, target=0, n_steps=steps,
                                                                                    method="riemann_trapezoid") for n in MIXED})
@@ -66,7 +67,7 @@ def bench_one_layer(net, x, steps, layer="inception4d"):
             pts = (chunk.view(-1, 1, 1, 1) * x).requires_grad_()
             torch.autograd.grad(net(pts)[:, 0].sum(), pts)
     t_bare, _ = timed(bare, 2)
-    t_ours, ours = timed(lambda: layer_conductance(net, x, layer, target=0, steps=steps, rule="left"), 2)
+    t_ours, ours = timed(lambda: layer_conductance(net, x, layer, target=0, steps=steps, rule="left", one_sided=False), 2)
     t_captum, theirs = timed(lambda: LayerConductance(net, dict(net.named_modules())[layer]).attribute(
         x, target=0, n_steps=steps, method="riemann_trapezoid"), 2)
     err = rel(ours[layer], theirs)
@@ -119,6 +120,7 @@ def bench_neurons(label, net, x, layer, units, steps, **kw):
     marginal time per unit, measured here from ours at 1 and at K units ("ceiling")."""
     from captum.attr import NeuronConductance
     k = len(units)
+    kw = dict(kw, one_sided=False)        # Captum's gradients at the ends: the same sum term for term
     t_one, _ = timed(lambda: neuron_conductance(net, x, layer, units[:1], steps=steps, **kw))
     t_ours, ours = timed(lambda: neuron_conductance(net, x, layer, units, steps=steps, **kw))
     mod, n = dict(net.named_modules())[layer], steps + 1
@@ -127,6 +129,7 @@ def bench_neurons(label, net, x, layer, units, steps, **kw):
         # Captum's trapezoid step weights sum to (n-1)/n: rescale to the integral (see nbs/06_measures)
         return timed(lambda: torch.stack([nc.attribute(inp, neuron_selector=u, n_steps=n, method="riemann_trapezoid",
                                                        target=kw["target"]) for u in units], 1) * n / (n - 1))
+    kw.pop("one_sided")
     if "input_layer" in kw:      # Captum's path runs in the embedding's output space: attribute to that layer's output
         from captum.attr import configure_interpretable_embedding_layer, remove_interpretable_embedding_layer
         emb = configure_interpretable_embedding_layer(net, kw["input_layer"])
@@ -173,47 +176,23 @@ def bench_compile(net, x, steps, layer="inception4d", repeat=3):
            f"{check(comp_c < 2 * comp_e + 1e-4, 'compiled completeness')}")
 
 
-def bench_convergence():
-    "Completeness error vs passes on a trained model: our two rules vs Captum's default (Gauss-Legendre, 50 steps)."
-    from captum.attr import LayerConductance
-    from neuron_importance.cli import train_demo_model, bars_dataset
-    model, acc = train_demo_model(show_progress=False)
-    x, _ = bars_dataset(16, seed=123)
-    layer = "relu2"
-    with torch.no_grad(): target = model(x).argmax(1)
-    diff = None
-    def captum_gap(n, method):
-        nonlocal diff
-        r = LayerConductance(model, model.relu2).attribute(x, target=target, n_steps=n, method=method)
-        if diff is None: diff = layer_conductance(model, x, layer, target=target, steps=1).output_diff
-        return ((r.flatten(1).sum(1) - diff).abs() / diff.abs()).max().item()
-    captum50 = captum_gap(50, "gausslegendre")
-    ours = {rule: {m: layer_conductance(model, x, layer, target=target, steps=m, rule=rule).relative_delta()[layer].max().item()
-                   for m in (1, 2, 3, 4, 5, 6, 8, 12, 16, 32, 64)} for rule in ("trapezoid", "left")}
-    need = min([m for m, e in ours["trapezoid"].items() if e <= captum50], default=None)
-    passes = (need + 1) if need else float("nan")
-    adaptive = layer_conductance(model, x, layer, target=target, steps=4, tol=captum50, max_steps=256)
-    gl = {m: gauss_legendre_gap(model, x, target, diff, m) for m in (4, 6, 8, 16, 32)}
-    curve = ", ".join(f"{m + 1}:{e:.1e}" for m, e in ours["trapezoid"].items())
-    left = ", ".join(f"{m + 1}:{e:.1e}" for m, e in ours["left"].items())
-    report("passes to reach Captum's default error (trained demo CNN, relu2)",
-           f"uniform trapezoid {passes} passes; adaptive {adaptive.passes} passes in all",
-           f"51 passes, gap {captum50:.1e}", f"{passes / 51:.3f} (uniform), {adaptive.passes / 51:.3f} (adaptive) of Captum's passes", "<= 1/8",
-           f"trained acc {acc:.3f}; trapezoid passes:gap {curve}; left {left}; "
-           f"Gauss-Legendre with its weights on input IG (a smooth-integrand rule), nodes:gap "
-           + ", ".join(f"{m}:{e:.1e}" for m, e in gl.items()))
-
-
-def gauss_legendre_gap(model, x, target, diff, m):
-    "Completeness gap of input integrated gradients with m Gauss-Legendre nodes and their weights (worst example)."
-    import numpy as np
-    nodes, weights = np.polynomial.legendre.leggauss(m)
-    total = torch.zeros_like(diff)
-    for a, w in zip((nodes + 1) / 2, weights / 2):
-        z = (float(a) * x).requires_grad_()
-        (g,) = torch.autograd.grad(model(z).gather(1, target[:, None]).sum(), z)
-        total += float(w) * (g * x).flatten(1).sum(1)
-    return ((total - diff).abs() / diff.abs()).max().item()
+def bench_convergence(quick: bool):
+    "Accuracy per pass (bench/convergence.py): passes to a relative completeness gap, ours vs Captum's default, per model."
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import convergence
+    table = []
+    for label, model, x, layer, kw, _ in convergence.cases(quick):
+        r = convergence.row(label, model, x, layer, kw, quick)
+        table.append(r)
+        ours = r["to_captum"]["trapezoid"]
+        best = min(p for p in (ours, r["to_captum"]["tol"]) if p is not None) if (ours or r["to_captum"]["tol"]) else None
+        report(f"passes to Captum's default gap, {label} (`{layer}`)",
+               f"trapezoid {convergence.fmt(ours)}, left {convergence.fmt(r['to_captum']['left'])}, tol= {convergence.fmt(r['to_captum']['tol'])}",
+               f"51 passes, gap {r['captum_gap']:.1e}", f"{best / 51:.3f} of Captum's passes" if best else "n/a",
+               "<= 1/2 (trained ReLU), <= 1/8 (smooth)",
+               f"to 1e-2: trapezoid {convergence.fmt(r['1e-2']['trapezoid'])}, tol= {convergence.fmt(r['1e-2']['tol'])}, Captum {convergence.fmt(r['1e-2']['captum'])}; "
+               f"to 1e-3: trapezoid {convergence.fmt(r['1e-3']['trapezoid'])}, tol= {convergence.fmt(r['1e-3']['tol'])}, Captum {convergence.fmt(r['1e-3']['captum'])}")
+    return table
 
 
 def bench_headline(widths, steps):
@@ -245,7 +224,7 @@ def bench_adaptive(cases, tol=0.01):
         for m in (4, 8, 16, 32, 64, 128, 256, 512):
             searched += m + 1
             if layer_conductance(model, x, layer, steps=m, **kw).relative_delta()[layer].max() <= tol: uniform = m; break
-        ad = layer_conductance(model, x, layer, steps=4, tol=tol, max_steps=512, **kw)
+        ad = layer_conductance(model, x, layer, steps=1, tol=tol, max_steps=512, **kw)
         report(f"passes to {tol:.0%} completeness, {label}", f"adaptive {ad.passes} passes ({ad.steps} segments)",
                f"uniform {uniform + 1 if uniform else '>513'} passes (search {searched})",
                f"{(uniform + 1) / ad.passes:.2f}x" if uniform else "n/a", "report", "trapezoid rule, target 0")
@@ -282,7 +261,7 @@ def main():
     tc, ids = textcnn(), torch.randint(1, 2000, (4, 40))
     bench_neurons("random text CNN, pooled filters", tc, ids, "pooled", [(c,) for c in range(k)],
                   steps=4 if a.quick else 16, target=0, input_layer="embedding")
-    bench_convergence()
+    conv_table = bench_convergence(a.quick)
     bench_headline([16, 64] if a.quick else [64, 256, 1024], steps=8 if a.quick else 16)
     bench_deeplift(net, x, steps=8 if a.quick else 32)
     bench_adaptive([(f"GoogLeNet {size}px inception4d", net, x, "inception4d", dict(target=0)),
@@ -291,7 +270,8 @@ def main():
     print(f"\n| measurement | ours | peer | ratio | target | notes |\n|---|---|---|---|---|---|")
     for r in rows: print("| " + " | ".join(map(str, r)) + " |")
     print(f"\ntotal {time.perf_counter() - t0:.0f} s; correctness checks: {'all passed' if not failures else 'FAILED: ' + '; '.join(failures)}")
-    if a.json: a.json.write_text(json.dumps(dict(rows=rows, failures=failures), indent=1))
+    print("\n## Accuracy per pass\n\n" + __import__("convergence").table(conv_table))
+    if a.json: a.json.write_text(json.dumps(dict(rows=rows, failures=failures, convergence=conv_table), indent=1, default=str))
     sys.exit(1 if failures else 0)
 
 

@@ -12,49 +12,42 @@ from torch import nn, Tensor
 
 from .core import InputsSpec, LayerSpec, TargetSpec, prepare, preserved_state, check_steps, Problem
 from .core import grad_or_zeros
-from .paths import RULES, check_rule, path_alphas, point_weights, segment_sum, walk_path, default_rows, PathChunk, unit_vjp_sums
+from .paths import (RULES, check_rule, path_alphas, point_weights, segment_sum, walk_path, default_rows,
+                                     PathChunk, unit_vjp_sums, inside_alphas, segment_scales)
 from .results import (AttributionResult, accumulator_dtype, as_units, completeness_gap, per_channel,
                                        relative_gap, unit_index, unit_masks)
 
 # %% auto #0
-__all__ = ['add_segments', 'layer_conductance', 'refine_alphas', 'UnitFlows', 'neuron_conductance', 'total_conductance_reference']
+__all__ = ['add_segments', 'layer_conductance', 'split_segments', 'RefinedPath', 'UnitFlows', 'neuron_conductance',
+           'total_conductance_reference']
 
 # %% ../nbs/05_conductance.ipynb #f626553d
 def add_segments(scores: dict, carry: dict, name: str, chunk, y: Tensor, g: Tensor, rule: str, n: int,
-                 indicator: bool = False) -> Optional[Tensor]:
-    "Add one chunk's path segments of layer `name` to `scores[name]`, of shape `(N, *unit)`, carrying its last point; with `indicator`, return each segment's trapezoid-minus-left sum, of shape `(segments, n)`."
+                 scale: Optional[Tensor] = None) -> None:
+    "Add one chunk's path segments of layer `name` to `scores[name]`, of shape `(N, *unit)`, carrying its last point; `scale[k]` multiplies segment k's change of y."
     y, g = chunk.split(y.detach()), chunk.split(g)
     if name not in scores:
         scores[name] = torch.zeros(n, *y.shape[2:], dtype=accumulator_dtype(y), device=y.device)
-    acc, est = scores[name][chunk.examples], []
+    acc, p0 = scores[name][chunk.examples], chunk.points_index.start
     if not chunk.first:                                   # the segment from the carried point to this chunk's first
         y0, g0 = carry[name]
-        acc += ((g0 if rule == "left" else 0.5 * (g0 + g[0])) * (y[0] - y0)).to(acc.dtype)
-        if indicator: est.append((0.5 * (g[0] - g0).float() * (y[0] - y0).float()).flatten(1).sum(1)[None])
+        s = 1.0 if scale is None else scale[p0 - 1].item()
+        acc += ((g0 if rule == "left" else 0.5 * (g0 + g[0])) * ((y[0] - y0) * s)).to(acc.dtype)
     if len(y) > 1:
-        acc += segment_sum(y, g, rule).to(acc.dtype)
-        if indicator: est.append((0.5 * (g[1:] - g[:-1]).float() * (y[1:] - y[:-1]).float()).flatten(2).sum(2))
+        acc += segment_sum(y, g, rule, None if scale is None else scale[p0:p0 + len(y) - 1]).to(acc.dtype)
     scores[name][chunk.examples] = acc
     carry[name] = (y[-1], g[-1])
-    return torch.cat(est) if indicator and est else None
 
 # %% ../nbs/05_conductance.ipynb #d519fc4e
-def _conductance_scores(problem: Problem, alphas: Tensor, rule: str, batch_size: Optional[int],
-                        autocast: Optional[torch.dtype] = None, indicator: bool = False, progress: bool = False) -> tuple:
-    "Sum each layer's path segments chunk by chunk; with `indicator`, also each segment's error indicator (worst over layers and examples)."
-    scores, carry = {}, {}
-    seg_indicator = torch.zeros(len(alphas) - 1, dtype=torch.float64, device=alphas.device) if indicator else None
-    for chunk in walk_path(problem, alphas, batch_size, autocast=autocast, progress=progress):
-        first_segment = max(chunk.points_index.start - 1, 0)
+def _conductance_scores(problem: Problem, alphas: Tensor, at: Tensor, rule: str, batch_size: Optional[int],
+                        autocast: Optional[torch.dtype] = None, progress: bool = False) -> dict:
+    "Sum each layer's path segments chunk by chunk, the passes run at the points `at`."
+    scores, carry, scale = {}, {}, segment_scales(alphas, at)
+    for chunk in walk_path(problem, at, batch_size, autocast=autocast, progress=progress):
         for name in problem.layers:
-            est = add_segments(scores, carry, name, chunk, chunk.values[name], chunk.grads[name], rule,
-                               len(problem.start), indicator)
-            if est is not None:
-                worst = relative_gap(est, problem.output_diff[chunk.examples].to(est.device)).amax(1).double()
-                seg = slice(first_segment, first_segment + len(est))
-                seg_indicator[seg] = torch.maximum(seg_indicator[seg], worst)
+            add_segments(scores, carry, name, chunk, chunk.values[name], chunk.grads[name], rule, len(problem.start), scale)
         del chunk                                          # free this chunk before the next one is computed
-    return scores, seg_indicator
+    return scores
 
 def _worst_gap(scores: dict, output_diff: Tensor) -> float:
     "The largest relative completeness gap over layers and examples."
@@ -77,21 +70,23 @@ def layer_conductance(model: nn.Module, # the model; left exactly as it was
                       progress: bool = False, # show a progress bar over the path points
                       additional_forward_args=None, # extra positional arguments after the inputs, not interpolated (per-example tensors go with their examples)
                       forward_kwargs: Optional[dict] = None, # keyword arguments of the model's forward (e.g. attention_mask), not interpolated
+                      one_sided: bool = True, # gradients at alpha = 0 and 1 as limits from inside the path (False: at the ends, as Captum)
                      ) -> AttributionResult:
     "Total conductance of every unit of every layer in `layers`, from one set of forward/backward passes along the path."
     check_steps(steps); check_rule(rule)
     if tol is not None and not tol > 0: raise ValueError(f"tol must be a positive number, got {tol!r}.")
     with preserved_state(model):
         problem = prepare(model, inputs, layers, target, baselines, input_layer, attribute_to,
-                          probe_baseline=tol is not None, additional_forward_args=additional_forward_args, forward_kwargs=forward_kwargs)   # without tol, F(x') is the path's first point
-        alphas, passes = path_alphas(steps, torch.float64, problem.start.device), 0
-        while True:
-            scores, indicator = _conductance_scores(problem, alphas, rule, batch_size, autocast, tol is not None, progress)
-            passes += len(alphas)
-            if tol is None: break
-            gap = _worst_gap(scores, problem.output_diff)
-            if gap <= tol or len(alphas) - 1 >= max_steps: break
-            alphas = refine_alphas(alphas, indicator, max_points=max_steps + 1)
+                          probe_baseline=tol is not None, additional_forward_args=additional_forward_args, forward_kwargs=forward_kwargs)   # without tol, F(x') is the path's first point (or one probe when one-sided)
+        alphas = path_alphas(steps, torch.float64, problem.start.device)
+        at = inside_alphas(alphas, problem.start.dtype) if one_sided else alphas
+        if tol is None:
+            scores, passes = _conductance_scores(problem, alphas, at, rule, batch_size, autocast, progress), len(alphas)
+        else:
+            path = RefinedPath(problem, alphas, at, rule, batch_size, autocast, progress)
+            while (gap := _worst_gap(path.scores, problem.output_diff)) > tol and path.segments < max_steps:
+                path.refine(max_steps)
+            scores, passes, alphas = path.scores, path.passes, path.alphas
     if tol is not None and gap > tol:
         warnings.warn(f"Completeness gap {gap:.3g} is above tol={tol} at max_steps={max_steps}; raise max_steps.")
     diff = problem.output_diff
@@ -100,22 +95,75 @@ def layer_conductance(model: nn.Module, # the model; left exactly as it was
                              problem.target.classes)
 
 # %% ../nbs/05_conductance.ipynb #b8f68e2f
-def refine_alphas(alphas: Tensor, # current path points, increasing, both ends included
-                  indicator: Tensor, # one error indicator per segment
-                  growth: float = 2.0, # the refined path has about growth x as many segments
-                  max_points: Optional[int] = None) -> Tensor: # cap on the number of points returned
-    "Split each segment into `n_k` equal parts, `n_k >= 1` proportional to `sqrt(indicator_k)`, about `growth` x the segments in all."
-    segments = len(indicator)
-    total = int(growth * segments) if max_points is None else min(int(growth * segments), max_points - 1)
-    weight = indicator.clamp_min(0).sqrt()
-    extra = max(0, total - segments)
-    share = weight / weight.sum() if weight.sum() > 0 else torch.full_like(weight, 1.0 / segments)
-    n = 1 + torch.floor(extra * share).long()
-    left = total - int(n.sum())
-    if left > 0: n[(extra * share - torch.floor(extra * share)).topk(min(left, segments)).indices] += 1
-    parts = [alphas[k] + (alphas[k + 1] - alphas[k]) * torch.arange(n[k], dtype=alphas.dtype, device=alphas.device) / n[k]
-             for k in range(segments)]
-    return torch.cat(parts + [alphas[-1:]])
+def split_segments(alphas: Tensor, # current path points, increasing
+                   errors: Tensor, # one error (>= 0) per segment
+                   most: Optional[int] = None, # the most segments to split
+                   share: float = 0.5, # split the largest errors that add up to this share of the total
+                  ) -> Tensor: # the midpoints of the chosen segments, increasing
+    "Midpoints of the fewest segments, largest error first, that hold `share` of the total error (every segment when none is known)."
+    order = errors.argsort(descending=True)
+    total = errors.sum()
+    k = int((errors[order].cumsum(0) < share * total).sum()) + 1 if total > 0 else len(errors)
+    k = max(1, min(k, len(errors) if most is None else most))
+    chosen = order[:k].sort().values
+    return 0.5 * (alphas[chosen] + alphas[chosen + 1])
+
+# %% ../nbs/05_conductance.ipynb #1cde0b3d
+class RefinedPath:
+    "The points of an adaptive path with F and every layer's values and gradients at each, so a refinement runs only the new points."
+    def __init__(self, problem: Problem, # from `prepare(probe_baseline=True)`
+                 alphas: Tensor, # the starting path points, both ends included
+                 at: Tensor, # where their passes run (`inside_alphas(alphas)` for one-sided ends)
+                 rule: str = "trapezoid", batch_size: Optional[int] = None,
+                 autocast: Optional[torch.dtype] = None, progress: bool = False):
+        self.problem, self.rule, self.walk = problem, rule, dict(batch_size=batch_size, autocast=autocast, progress=progress)
+        self.alphas, self.at = alphas, at
+        self.f, self.values, self.grads = self._run(at)
+        self.passes = len(at)
+        self._sum()
+
+    @property
+    def segments(self) -> int: return len(self.alphas) - 1
+
+    def _run(self, at: Tensor) -> tuple:
+        "F (P, N) and each layer's values and gradients (P, N, *unit) at the points `at`, from one walk."
+        n, f, ys, gs = len(self.problem.start), None, {}, {}
+        for chunk in walk_path(self.problem, at, self.walk["batch_size"], autocast=self.walk["autocast"],
+                               progress=self.walk["progress"]):
+            if f is None: f = torch.empty(len(at), n, dtype=torch.float64, device=chunk.outputs.device)
+            f[chunk.points_index, chunk.examples] = chunk.split(chunk.outputs).double()
+            for name in self.problem.layers:
+                y, g = chunk.split(chunk.values[name].detach()), chunk.split(chunk.grads[name])
+                if name not in ys: ys[name], gs[name] = y.new_empty(len(at), n, *y.shape[2:]), g.new_empty(len(at), n, *g.shape[2:])
+                ys[name][chunk.points_index, chunk.examples], gs[name][chunk.points_index, chunk.examples] = y, g
+            del chunk
+        return f, ys, gs
+
+    def _sum(self):
+        "Each layer's scores, and each segment's measured error `|e_k| / |F(x) - F(x')|`, worst over layers and examples."
+        diff = self.problem.output_diff.double()
+        f = self.f.clone()
+        f[0], f[-1] = self.problem.f_baseline.double(), self.problem.f_input.double()   # F at alpha = 0 and 1 exactly
+        df, scale = f[1:] - f[:-1], segment_scales(self.alphas, self.at)
+        self.scores, self.errors = {}, torch.zeros(self.segments, dtype=torch.float64, device=f.device)
+        for name, y in self.values.items():
+            g = self.grads[name]
+            dy = (y[1:] - y[:-1]) * scale.to(y.dtype).view(-1, *[1] * (y.dim() - 1))
+            c = ((g[:-1] if self.rule == "left" else 0.5 * (g[:-1] + g[1:])) * dy).to(accumulator_dtype(y))
+            self.scores[name] = c.sum(0)
+            self.errors = torch.maximum(self.errors, relative_gap(c.flatten(2).sum(2).double() - df, diff).amax(1))
+
+    def refine(self, max_steps: int = 1024): # the most segments after the split
+        "Halve the segments that hold most of the error (`split_segments`) and run only their midpoints."
+        new = split_segments(self.alphas, self.errors, max(1, max_steps - self.segments))
+        f, ys, gs = self._run(new)
+        order = torch.cat([self.alphas, new]).argsort()
+        self.alphas, self.at, self.f = torch.cat([self.alphas, new])[order], torch.cat([self.at, new])[order], torch.cat([self.f, f])[order]
+        for name in ys:
+            self.values[name] = torch.cat([self.values[name], ys[name]])[order]
+            self.grads[name] = torch.cat([self.grads[name], gs[name]])[order]
+        self.passes += len(new)
+        self._sum()
 
 # %% ../nbs/05_conductance.ipynb #2f58385a
 class UnitFlows:
@@ -160,6 +208,7 @@ def neuron_conductance(model: nn.Module, # the model; left exactly as it was
                        batched_backward: Optional[bool] = None, # K units in one batched backward; None: on CUDA only
                        additional_forward_args=None, # extra positional arguments after the inputs, not interpolated (per-example tensors go with their examples)
                        forward_kwargs: Optional[dict] = None, # keyword arguments of the model's forward (e.g. attention_mask), not interpolated
+                       one_sided: bool = True, # gradients at alpha = 0 and 1 as limits from inside the path (False: at the ends)
                       ): # (N, K, *path_shape): conductance of each input feature through each unit; one such tensor per input for a tuple of inputs
     "Dhamdhere's per-input conductance through each of K units, from one walk along the path."
     check_steps(steps); check_rule(rule)
@@ -173,7 +222,8 @@ def neuron_conductance(model: nn.Module, # the model; left exactly as it was
         weights = point_weights(steps, rule, torch.float64, problem.start.device)
         flows = UnitFlows(problem, lambda shape, dtype, device: unit_masks(shape, neurons, by_channel, dtype, device),
                           weights, batched)
-        for chunk in walk_path(problem, alphas, rows, retain_graph=True, points_grad=True, autocast=autocast,
+        at = inside_alphas(alphas, problem.start.dtype) if one_sided else alphas
+        for chunk in walk_path(problem, at, rows, retain_graph=True, points_grad=True, autocast=autocast,
                                progress=progress):
             flows.add(chunk, chunk.values[name], chunk.grads[name])
             del chunk
@@ -187,6 +237,7 @@ def total_conductance_reference(model: nn.Module, inputs: InputsSpec, layer: Lay
                                 input_layer: Optional[LayerSpec] = None, attribute_to: str = "output",
                                 additional_forward_args=None, # extra positional arguments after the inputs, not interpolated (per-example tensors go with their examples)
                                 forward_kwargs: Optional[dict] = None, # keyword arguments of the model's forward (e.g. attention_mask), not interpolated
+                                one_sided: bool = True, # gradients at alpha = 0 and 1 as limits from inside the path
                                ) -> Tensor: # (N, *unit_shape), or (N, len(units)) when `units` is given
     "Total conductance from the paper's formula, `sum_i (x_i - x'_i) sum_k w_k dF/dy dy/dx_i`, one backward per unit per point."
     check_steps(steps); check_rule(rule)
@@ -197,7 +248,8 @@ def total_conductance_reference(model: nn.Module, inputs: InputsSpec, layer: Lay
         weights = point_weights(steps, rule, torch.float64)
         total, unit_list = None, None
         with problem.recorder() as rec:
-            for k, a in enumerate(path_alphas(steps, torch.float64)):
+            alphas = path_alphas(steps, torch.float64)
+            for k, a in enumerate(inside_alphas(alphas, problem.start.dtype) if one_sided else alphas):
                 rec.reset()
                 with torch.enable_grad():
                     xk = (problem.baselines + a.item() * diff).requires_grad_()

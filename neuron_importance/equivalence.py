@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from .core import InputsSpec, LayerSpec, TargetSpec, prepare, preserved_state, check_steps, Problem
-from .paths import RULES, check_rule, path_alphas, point_weights, walk_path, default_rows
+from .paths import RULES, check_rule, path_alphas, point_weights, walk_path, default_rows, inside_alphas, segment_scales
 from .results import max_relative_error, unit_masks
 from .conductance import UnitFlows, add_segments, layer_conductance, total_conductance_reference
 
@@ -79,18 +79,20 @@ def _top_units(problem: Problem, name: str, k: int) -> list:
 
 # %% ../nbs/08_equivalence.ipynb #1df6f6b0
 def _path_integrals(problem: Problem, name: str, steps: int, rule: str, units: list, batch_size: Optional[int],
-                    progress: bool = False) -> dict:
+                    progress: bool = False, one_sided: bool = True) -> dict:
     "One walk: neuron IG of every unit, the input-gradient flow through the layer, input IG, and neuron conductance of `units`."
     n = len(problem.start)
     rows = batch_size or default_rows(problem.start, multiplier=(len(units) + 2) if problem.start.is_cuda else 2)
     alphas = path_alphas(steps, torch.float64, problem.start.device)
     weights = point_weights(steps, rule, torch.float64, problem.start.device)
+    at = inside_alphas(alphas, problem.start.dtype) if one_sided else alphas   # one-sided gradients at the ends
+    scale = segment_scales(alphas, at)
     def masks(shape, dtype, device):                    # the whole layer first (the flow through it), then each unit
         return torch.cat([torch.ones(1, *shape, dtype=dtype, device=device), unit_masks(shape, units, False, dtype, device)])
     flows, nig, carry, ig = UnitFlows(problem, masks, weights, problem.start.is_cuda), {}, {}, None
-    for chunk in walk_path(problem, alphas, rows, retain_graph=True, input_grads=True, progress=progress):
+    for chunk in walk_path(problem, at, rows, retain_graph=True, input_grads=True, progress=progress):
         y, g = chunk.values[name], chunk.grads[name]
-        add_segments(nig, carry, name, chunk, y, g, rule, n)
+        add_segments(nig, carry, name, chunk, y, g, rule, n, scale)
         flows.add(chunk, y, g)
         grad_sum = chunk.weighted_sum(chunk.input_grad.detach(), weights)
         if ig is None: ig = torch.zeros(problem.start.shape, dtype=flows.total.dtype, device=grad_sum.device)
@@ -136,6 +138,7 @@ def check_equivalence(model: nn.Module, # the model; left exactly as it was
                       progress: bool = False,
                       additional_forward_args=None, # extra positional arguments after the inputs, not interpolated (per-example tensors go with their examples)
                       forward_kwargs: Optional[dict] = None, # keyword arguments of the model's forward (e.g. attention_mask), not interpolated
+                      one_sided: bool = True, # gradients at alpha = 0 and 1 as limits from inside the path (False: at the ends)
                      ) -> EquivalenceReport: # progress bar over the path points of the main walk
     "Check Total Conductance == Neuron IG, neuron-sum == total, flow == IG and completeness on one layer, with a report."
     check_steps(steps); check_rule(rule)
@@ -144,10 +147,10 @@ def check_equivalence(model: nn.Module, # the model; left exactly as it was
         problem = prepare(model, inputs, layer, target, baselines, input_layer, attribute_to, additional_forward_args=additional_forward_args, forward_kwargs=forward_kwargs)
         name = next(iter(problem.layers))
         chosen = _top_units(problem, name, max(units, reference_units, 1))
-        r = _path_integrals(problem, name, steps, rule, chosen[:max(units, 1)], batch_size, progress)
+        r = _path_integrals(problem, name, steps, rule, chosen[:max(units, 1)], batch_size, progress, one_sided)
         ref = (total_conductance_reference(model, inputs, layer, target, baselines, steps, rule, chosen[:reference_units],
                                            input_layer, attribute_to, additional_forward_args=additional_forward_args,
-                                           forward_kwargs=forward_kwargs) if reference_units else None)
+                                           forward_kwargs=forward_kwargs, one_sided=one_sided) if reference_units else None)
     pick = lambda t, us: torch.stack([t[(slice(None), *u)] for u in us], 1).double()
     diff = problem.output_diff.double()
     scale = diff.abs().clamp_min(1e-30)

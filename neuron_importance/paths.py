@@ -8,7 +8,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Iterator, Optional
 
-import warnings
+import math, warnings
 
 import torch
 from torch import Tensor, nn
@@ -16,8 +16,8 @@ from torch import Tensor, nn
 from .core import Problem, check_batch_size, check_pass, grad_or_zeros, vjp
 
 # %% auto #0
-__all__ = ['RULES', 'check_rule', 'path_alphas', 'point_weights', 'segment_sum', 'default_rows', 'rows_for_memory', 'PathChunk',
-           'frozen_parameters', 'walk_path', 'unit_vjp_sums']
+__all__ = ['RULES', 'check_rule', 'path_alphas', 'point_weights', 'inside_alphas', 'segment_sum', 'segment_scales',
+           'default_rows', 'rows_for_memory', 'PathChunk', 'frozen_parameters', 'walk_path', 'unit_vjp_sums']
 
 # %% ../nbs/04_paths.ipynb #d812455c
 RULES = ("trapezoid", "left")
@@ -43,14 +43,35 @@ def point_weights(steps: int, # m, the number of segments
     else: w[0] = w[-1] = 0.5 / steps
     return w.to(dtype=dtype, device=device)
 
+# %% ../nbs/04_paths.ipynb #16d95b30
+def inside_alphas(alphas: Tensor, # path points, increasing (float64)
+                  dtype=torch.float32, # the path's dtype, whose precision sets how far the ends move
+                 ) -> Tensor: # the points where the passes run
+    "The path points with an end at alpha = 0 or 1 moved `sqrt(eps)` of its segment inside, so its gradient is the one-sided limit."
+    a = alphas.clone()
+    if len(a) < 2: return a
+    r = math.sqrt(torch.finfo(dtype).eps)
+    if a[0] == 0: a[0] = r * a[1]
+    if a[-1] == 1: a[-1] = 1 - r * (1 - a[-2])
+    return a
+
 # %% ../nbs/04_paths.ipynb #4cb9b2ec
 def segment_sum(values: Tensor, # (P, ...) y at consecutive path points
                 grads: Tensor, # (P, ...) dF/dy at the same points
-                rule: str = "trapezoid") -> Tensor: # (...) the sum over the P-1 segments
+                rule: str = "trapezoid",
+                scale: Optional[Tensor] = None) -> Tensor: # (P-1,) factors on each segment's change of y (`segment_scales`)
     "Sum of `grad * (y_{k+1} - y_k)` over consecutive points, with the left or the averaged (trapezoid) gradient."
     dy = values[1:] - values[:-1]
+    if scale is not None: dy = dy * scale.to(dy.dtype).view(-1, *[1] * (dy.dim() - 1))
     g = grads[:-1] if rule == "left" else 0.5 * (grads[:-1] + grads[1:])
     return (g * dy).sum(0)
+
+# %% ../nbs/04_paths.ipynb #14027e55
+def segment_scales(alphas: Tensor, # the path points
+                   at: Tensor, # where the passes ran (`inside_alphas(alphas)`)
+                  ) -> Tensor: # (P-1,) one factor per segment
+    "Factor that stretches each segment's change of y between the points `at` back to the segment between `alphas`."
+    return (alphas[1:] - alphas[:-1]) / (at[1:] - at[:-1])
 
 # %% ../nbs/04_paths.ipynb #d5016159
 def default_rows(start: Tensor, # the path's end points, (N, ...)
