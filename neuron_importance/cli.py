@@ -218,6 +218,12 @@ def run_textcnn(out: str | Path = "report", # folder for report.md and the figur
 
 
 # %% ../nbs/30_cli.ipynb #f26d45da
+def _cleaner(heads: list) -> str:
+    "The end of the division-of-labour sentence: on which heads training left fewer filters with both signs than random weights."
+    if len(heads) == 2: return "training made the filters divide the labour more cleanly than random weights do, on both heads."
+    if not heads: return "training did not make the filters divide the labour more cleanly than random weights, on either head."
+    return f"training made the filters divide the labour more cleanly than random weights on the {heads[0]} head only."
+
 def _findings(acc, baseline, signs, control, n_control, neg, detectors, curves, fs, phrases) -> str:
     "One paragraph of what the run found, every number from the run's own measurements."
     from neuron_importance.textcnn import HEADS
@@ -228,11 +234,9 @@ def _findings(acc, baseline, signs, control, n_control, neg, detectors, curves, 
     s.append(f"Of the {signs['positive']['units']} pooled filters, {signs['positive']['both_signs']} take both signs of conductance "
              f"for the positive head and {signs['negative']['both_signs']} for the negative head; on the first {n_control} test sentences "
              f"the trained model has {tr['positive']} and {tr['negative']} such filters, an untrained copy {un['positive']} and "
-             f"{un['negative']}" + (", so training made the filters divide the labour more cleanly than random weights do."
-                                    if all(tr[h] < un[h] for h in HEADS) else
-                                    ", so training did not make the labour cleaner than random weights on both heads."))
+             f"{un['negative']}, so " + _cleaner([h for h in HEADS if tr[h] < un[h]]))
     if not neg: s.append("There is no negation word in the test set, so no negation filter could be looked for.")
-    elif detectors: s.append(f"{len(detectors)} filter(s) read a negation word in at least half of the negated test sentences and "
+    elif detectors: s.append(f"{len(detectors)} {'filter reads' if len(detectors) == 1 else 'filters read'} a negation word in at least half of the negated test sentences and "
                              f"at least twice as often as chance (the strongest, filter {detectors[0]['unit']}: {detectors[0]['rate']:.2f} "
                              f"against {detectors[0]['chance']:.2f}).")
     else: s.append(f"No filter reads a negation word in at least half of the negated test sentences and twice as often as chance "
@@ -256,7 +260,7 @@ def _findings(acc, baseline, signs, control, n_control, neg, detectors, curves, 
     if "random" in fs.accuracy and measures:
         best_at = [max(fs.accuracy[m][j] for m in measures) for j in range(len(fs.ks))]
         rand_wins = [k for j, k in enumerate(fs.ks) if fs.accuracy["random"][j] >= best_at[j]]
-        s.append(f"In feature selection the best measure's filters give a probe accuracy of {best_at[0]:.3f} with {fs.ks[0]} filter(s) "
+        s.append(f"In feature selection the best measure's filters give a probe accuracy of {best_at[0]:.3f} with {fs.ks[0]} filter{'' if fs.ks[0] == 1 else 's'} "
                  f"per class (random: {fs.accuracy['random'][0]:.3f}) and {best_at[-1]:.3f} with {fs.ks[-1]} (random: "
                  f"{fs.accuracy['random'][-1]:.3f}; every filter: {fs.all_units:.3f}); "
                  + (f"random filters do as well as or better than every measure at k = {', '.join(map(str, rand_wins))}: there the "
