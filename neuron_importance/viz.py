@@ -11,8 +11,9 @@ import torch
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['POSITIVE', 'NEGATIVE', 'SIGNED_CMAP', 'DOCS_WIDTH', 'sign_colours', 'notebook_figures', 'sign_legend', 'signed_bars',
-           'signed_image', 'new_figure', 'figure_png', 'figure_html', 'token_rgba', 'highlight_html', 'plot_tokens']
+__all__ = ['POSITIVE', 'NEGATIVE', 'SIGNED_CMAP', 'DOCS_WIDTH', 'sign_colours', 'small_png', 'notebook_figures', 'sign_legend',
+           'signed_bars', 'signed_image', 'new_figure', 'figure_png', 'figure_html', 'token_rgba', 'highlight_html',
+           'plot_tokens']
 
 # %% ../nbs/01_viz.ipynb #068b9738
 POSITIVE, NEGATIVE = "tab:red", "tab:blue"   # adds to the explained output / takes from it
@@ -23,13 +24,28 @@ def sign_colours(values) -> list:
     "One colour per value: `POSITIVE` for values >= 0, `NEGATIVE` below."
     return [POSITIVE if float(v) >= 0 else NEGATIVE for v in (values.tolist() if isinstance(values, Tensor) else values)]
 
+# %% ../nbs/01_viz.ipynb #5f7c679f
+def small_png(fig, # a matplotlib figure
+              colors: int = 256, # the palette's size
+             ) -> bytes:
+    "`fig` as a palette PNG of at most `colors` colours (cropped to its content, as Jupyter shows figures)."
+    from PIL import Image
+    buf, out = io.BytesIO(), io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    Image.open(buf).convert("RGB").quantize(colors=colors, method=Image.Quantize.MEDIANCUT).save(out, format="PNG", optimize=True)
+    return out.getvalue()
+
 # %% ../nbs/01_viz.ipynb #dadbe24e
 def notebook_figures(dpi: int = 100):
-    "Plain PNG figures at `dpi` in this notebook (no retina doubling): small saved outputs, shown at their real size."
+    "Plain PNG figures at `dpi` in this notebook (no retina doubling), saved as palette PNGs (`small_png`): small outputs, shown at their real size."
     import matplotlib
+    from matplotlib.figure import Figure
     from matplotlib_inline.backend_inline import set_matplotlib_formats
     set_matplotlib_formats("png")
     matplotlib.rcParams.update({"figure.dpi": dpi, "savefig.dpi": dpi})
+    from IPython import get_ipython
+    shell = get_ipython()
+    if shell is not None: shell.display_formatter.formatters["image/png"].for_type(Figure, small_png)
 
 # %% ../nbs/01_viz.ipynb #cb9e572a
 def sign_legend(ax, # a matplotlib axes
