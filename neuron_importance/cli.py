@@ -475,7 +475,6 @@ def run_minilm(out: str | Path = "minilm_report", # folder for report.md and the
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
     from neuron_importance import minilm as ml                          # a case study: imported only when this command runs
-    from neuron_importance.core import cache_dir
     from neuron_importance.evaluation import compare_ablation, ablation_table, plot_ablation
     from neuron_importance.results import grouped_units
     from neuron_importance.textcnn import HEADS, head_targets, is_negation, sign_summary, tokenize, use_bars
@@ -485,11 +484,9 @@ def run_minilm(out: str | Path = "minilm_report", # folder for report.md and the
     _stage(1, n, "data, MiniLM and its two heads (a first run on this data embeds every tweet to fit them)", t0)
     data = _load_data(csv, size["limit"], seed)
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
-    heads_files = lambda: {p: p.stat().st_mtime_ns for p in cache_dir().glob("minilm-heads-*.pt")}
-    before = heads_files()
     try: model, tokenizer, data, info = ml.pretrained_minilm(data=data, seed=seed, retrain=retrain, show_progress=bars)
     except (ModuleNotFoundError, FileNotFoundError) as e: raise UsageError(str(e) if ml.EXTRA in str(e) else f"{e} ({ml.EXTRA})") from None
-    fitted = heads_files() != before
+    fitted = not info["cached"]
     print("heads: " + ("fitted on the frozen embeddings and saved to the cache" if fitted else
                        "loaded from the cache (fitted on this data with these settings; --retrain fits them again)"), flush=True)
     cfg, acc, test_labels = model.encoder.config, info["test_accuracy"], data.labels["test"]

@@ -122,7 +122,8 @@ def pretrained_minilm(data: Optional[SentimentData] = None, # splits; None: load
                       weight_decays: Sequence[float] = (0.0, 1e-4, 1e-3), # chosen on the validation split
                       retrain: bool = False, show_progress: bool = True) -> tuple[MiniLMSentiment, object, SentimentData, dict]:
     """MiniLM with two heads fitted on its frozen sentence embeddings of the training split; the embeddings and the heads
-    are cached under `cache_dir()`, keyed by a hash of the data and the settings. Returns (model, tokenizer, data, info)."""
+    are cached under `cache_dir()`, keyed by a hash of the data and the settings. Returns (model, tokenizer, data, info);
+    `info["cached"]` says whether the heads came from the cache."""
     data = data or load_sentiment_data(csv, limit=limit, seed=seed)
     encoder, tokenizer = load_minilm()
     model = MiniLMSentiment(encoder).eval()
@@ -131,7 +132,7 @@ def pretrained_minilm(data: Optional[SentimentData] = None, # splits; None: load
     if path.exists() and not retrain:
         saved = torch.load(path)
         model.heads.load_state_dict(saved["heads"]); model.heads.requires_grad_(False)
-        return model, tokenizer, data, saved["info"]
+        return model, tokenizer, data, saved["info"] | dict(cached=True)
     emb = {k: embed(model, tokenizer, t, show_progress=show_progress) for k, t in data.texts.items()}
     fits = {wd: fit_heads(emb["train"], head_targets(data.labels["train"]), wd, seed) for wd in weight_decays}
     valid = {wd: heads_accuracy(h(emb["valid"]), data.labels["valid"])["both"] for wd, h in fits.items()}
@@ -140,7 +141,7 @@ def pretrained_minilm(data: Optional[SentimentData] = None, # splits; None: load
     info = dict(weight_decay=best, valid_both=valid, test_accuracy=heads_accuracy(model.heads(emb["test"]), data.labels["test"]),
                 train_size=len(data.texts["train"]))
     save_atomic(dict(heads=model.heads.state_dict(), info=info), path)
-    return model, tokenizer, data, info
+    return model, tokenizer, data, info | dict(cached=False)
 
 # %% ../nbs/22_minilm.ipynb #4ebf23db
 def shuffled_weights(m: nn.Module, # left as it is
