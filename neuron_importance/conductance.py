@@ -11,15 +11,15 @@ import torch
 from torch import nn, Tensor
 
 from .core import InputsSpec, LayerSpec, TargetSpec, prepare, preserved_state, check_steps, Problem
-from .core import grad_or_zeros
+from .core import grad_or_zeros, check_pass
 from .paths import (RULES, check_rule, path_alphas, point_weights, segment_sum, walk_path, default_rows,
                                      PathChunk, unit_vjp_sums, inside_alphas, segment_scales)
 from .results import (AttributionResult, accumulator_dtype, as_units, completeness_gap, per_channel,
                                        relative_gap, unit_index, unit_masks)
 
 # %% auto #0
-__all__ = ['add_segments', 'layer_conductance', 'split_segments', 'RefinedPath', 'UnitFlows', 'neuron_conductance',
-           'total_conductance_reference']
+__all__ = ['add_segments', 'layer_conductance', 'split_segments', 'RefinedPath', 'conductance_per_target', 'UnitFlows',
+           'neuron_conductance', 'total_conductance_reference']
 
 # %% ../nbs/05_conductance.ipynb #f626553d
 def add_segments(scores: dict, carry: dict, name: str, chunk, y: Tensor, g: Tensor, rule: str, n: int,
@@ -39,13 +39,23 @@ def add_segments(scores: dict, carry: dict, name: str, chunk, y: Tensor, g: Tens
     carry[name] = (y[-1], g[-1])
 
 # %% ../nbs/05_conductance.ipynb #d519fc4e
-def _conductance_scores(problem: Problem, alphas: Tensor, at: Tensor, rule: str, batch_size: Optional[int],
-                        autocast: Optional[torch.dtype] = None, progress: bool = False) -> dict:
-    "Sum each layer's path segments chunk by chunk, the passes run at the points `at`."
-    scores, carry, scale = {}, {}, segment_scales(alphas, at)
-    for chunk in walk_path(problem, at, batch_size, autocast=autocast, progress=progress):
-        for name in problem.layers:
-            add_segments(scores, carry, name, chunk, chunk.values[name], chunk.grads[name], rule, len(problem.start), scale)
+def _target_grads(problem: Problem, chunk: PathChunk, at: Tensor, retain_graph: bool) -> dict:
+    "dF/dy of `problem`'s target at a chunk walked for another target of the same model and inputs (its output kept)."
+    f = problem.target(chunk.output, chunk.examples)
+    gs = dict(zip(problem.layers, grad_or_zeros(f, [chunk.values[n] for n in problem.layers], retain_graph=retain_graph)))
+    check_pass(f.detach(), at[chunk.points_index], gs, None, chunk.examples)
+    return gs
+
+def _conductance_scores(problems: Sequence[Problem], alphas: Tensor, at: Tensor, rule: str, batch_size: Optional[int],
+                        autocast: Optional[torch.dtype] = None, progress: bool = False) -> list:
+    "Sum each layer's path segments chunk by chunk for every problem (one target each), the passes run at the points `at`, shared."
+    scores, carry, scale = [{} for _ in problems], [{} for _ in problems], segment_scales(alphas, at)
+    first, more = problems[0], len(problems) > 1
+    for chunk in walk_path(first, at, batch_size, retain_graph=more, keep_output=more, autocast=autocast, progress=progress):
+        for i, p in enumerate(problems):
+            grads = chunk.grads if i == 0 else _target_grads(p, chunk, at, retain_graph=i < len(problems) - 1)
+            for name in p.layers:
+                add_segments(scores[i], carry[i], name, chunk, chunk.values[name], grads[name], rule, len(p.start), scale)
         del chunk                                          # free this chunk before the next one is computed
     return scores
 
@@ -81,7 +91,7 @@ def layer_conductance(model: nn.Module, # the model; left exactly as it was
         alphas = path_alphas(steps, torch.float64, problem.start.device)
         at = inside_alphas(alphas, problem.start.dtype) if one_sided else alphas
         if tol is None:
-            scores, passes = _conductance_scores(problem, alphas, at, rule, batch_size, autocast, progress), len(alphas)
+            scores, passes = _conductance_scores([problem], alphas, at, rule, batch_size, autocast, progress)[0], len(alphas)
         else:
             path = RefinedPath(problem, alphas, at, rule, batch_size, autocast, progress)
             while (gap := _worst_gap(path.scores, problem.output_diff)) > tol and path.segments < max_steps:
@@ -164,6 +174,41 @@ class RefinedPath:
             self.grads[name] = torch.cat([self.grads[name], gs[name]])[order]
         self.passes += len(new)
         self._sum()
+
+# %% ../nbs/05_conductance.ipynb #4e15aa4b
+def conductance_per_target(model: nn.Module, # the model; left exactly as it was
+                           inputs: InputsSpec, # (N, ...) inputs, or a tuple of them (token ids when `input_layer` is set)
+                           layers: LayerSpec | Sequence[LayerSpec], # dotted name(s) or module(s), all from the same passes
+                           targets: dict | Sequence, # name -> target spec, or a list of them (keys 0..T-1): int, per-example ints or callable
+                           baselines=None, # None (zeros), a scalar, or a tensor broadcastable to the path's inputs
+                           steps: int = 50, # m: path segments
+                           rule: str = "trapezoid", # "trapezoid" (averaged gradient, second order) or "left" (Captum's sum)
+                           batch_size: Optional[int] = None, # rows (examples x points) per forward pass; None: from memory
+                           input_layer: Optional[LayerSpec] = None, # run the path in this layer's output space (e.g. an embedding)
+                           attribute_to: str = "output", # conductance of each layer's "output" or its "input"
+                           autocast: Optional[torch.dtype] = None, # forward passes under autocast (sums stay in float32)
+                           progress: bool = False, # show a progress bar over the path points
+                           additional_forward_args=None, # extra positional arguments after the inputs, not interpolated
+                           forward_kwargs: Optional[dict] = None, # keyword arguments of the model's forward, not interpolated
+                           one_sided: bool = True, # gradients at alpha = 0 and 1 as limits from inside the path
+                          ) -> dict: # target name (or index) -> AttributionResult, as `layer_conductance` gives it
+    "Total conductance of every unit for each of several targets (e.g. every head), from one walk: the forward passes are shared."
+    check_steps(steps); check_rule(rule)
+    keys = list(targets) if isinstance(targets, dict) else list(range(len(targets)))
+    specs = list(targets.values()) if isinstance(targets, dict) else list(targets)
+    if not specs: raise ValueError("targets is empty: give at least one target (e.g. targets={'positive': 0, 'negative': 1}).")
+    with preserved_state(model):
+        problems = [prepare(model, inputs, layers, t, baselines, input_layer, attribute_to, probe_baseline=i > 0,   # the first: from the walk
+                            additional_forward_args=additional_forward_args, forward_kwargs=forward_kwargs) for i, t in enumerate(specs)]
+        alphas = path_alphas(steps, torch.float64, problems[0].start.device)
+        at = inside_alphas(alphas, problems[0].start.dtype) if one_sided else alphas
+        all_scores = _conductance_scores(problems, alphas, at, rule, batch_size, autocast, progress)
+    out = {}
+    for k, p, scores in zip(keys, problems, all_scores):
+        diff = p.output_diff
+        out[k] = AttributionResult(scores, diff, {n: completeness_gap(v, diff) for n, v in scores.items()},
+                                   "conductance", steps, rule, len(alphas), None, p.target.classes)
+    return out
 
 # %% ../nbs/05_conductance.ipynb #2f58385a
 class UnitFlows:

@@ -102,6 +102,7 @@ class PathChunk:
     values: dict         # layer name -> (c*n, *unit_shape) recorded values (live autograd nodes)
     grads: Optional[dict] # layer name -> dF/dy at the points, (c*n, *unit_shape); None without gradients
     input_grad: Optional[Tensor] = None # dF/dx at the points, (c*n, *path_shape), when asked for
+    output: object = None # the model's own output at the rows (live graph), with `keep_output`: other targets' F from the same pass
 
     @property
     def n_points(self) -> int: return self.points_index.stop - self.points_index.start
@@ -163,6 +164,7 @@ def walk_path(problem: Problem, # from `neuron_importance.core.prepare`
               points_grad: bool = False, # make the points differentiable, for the caller's own backward passes to them
               autocast: Optional[torch.dtype] = None, # run the forward pass under autocast (torch.bfloat16, torch.float16)
               progress: bool = False, # show a progress bar over the path points (fastprogress)
+              keep_output: bool = False, # hand over the model's output too (`PathChunk.output`), e.g. for several targets per pass
              ) -> Iterator[PathChunk]:
     "Run the model along the path in chunks of at most `batch_size` rows, yielding recorded values and dF/dy."
     start, base = problem.start, problem.baselines
@@ -189,7 +191,7 @@ def walk_path(problem: Problem, # from `neuron_importance.core.prepare`
                 if calibrate: torch.cuda.reset_peak_memory_stats(start.device); used = torch.cuda.memory_allocated(start.device)
                 with torch.enable_grad():
                     points.requires_grad_(input_grads or points_grad)
-                    with amp(): f = problem.target(problem.forward(rec, points, len(a), ex), ex)
+                    with amp(): out = problem.forward(rec, points, len(a), ex); f = problem.target(out, ex)
                     if fill and p0 == 0: _fill_baseline(problem, f, len(a), ex)
                     rec.check_recorded()
                     grads, dfdx = (_layer_grads(f, rec.values, retain_graph, points if input_grads else None)
@@ -199,8 +201,8 @@ def walk_path(problem: Problem, # from `neuron_importance.core.prepare`
                     per_row = (torch.cuda.max_memory_allocated(start.device) - used) / len(points)
                     per_chunk, calibrate = max(1, rows_for_memory(_cuda_free(start.device), per_row) // len(x)), False
                 if bar: bar.advance(idx.stop - idx.start)
-                yield PathChunk(ex, idx, p0 == 0, points, f.detach(), dict(rec.values), grads, dfdx)
-                del points, f, grads, dfdx                  # nothing of this chunk stays alive while the next is computed
+                yield PathChunk(ex, idx, p0 == 0, points, f.detach(), dict(rec.values), grads, dfdx, out if keep_output else None)
+                del points, f, grads, dfdx, out                 # nothing of this chunk stays alive while the next is computed
                 rec.reset()
                 p0 = idx.stop
 
