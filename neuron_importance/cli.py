@@ -14,15 +14,15 @@ from torch.utils.data import Subset, TensorDataset
 from fastcore.script import anno_parser, Param, store_true
 from fastcore.imports import in_ipython
 
-from .conductance import layer_conductance, neuron_conductance
+from .conductance import layer_conductance, neuron_conductance, conductance_per_target
 from .models import BAR_CLASSES, bars_dataset, demo_model, train_demo_model   # demo_model: re-exported
 from .viz import DOCS_WIDTH
 from .registry import measure_names
 from .dataset import DatasetImportance, dataset_importance
 
 # %% auto #0
-__all__ = ['PHRASES', 'PHRASE_LABELS', 'MIN_TEST', 'GLOSSARY', 'MINILM_SIZES', 'MINILM_GLOSSARY', 'SETUPS', 'CSV_HELP',
-           'CACHE_HELP', 'MINILM_CACHE_HELP', 'COMMANDS', 'WRITES', 'run_demo', 'UsageError', 'run_textcnn',
+__all__ = ['PHRASES', 'PHRASE_LABELS', 'MIN_TEST', 'SIGN_ROWS', 'GLOSSARY', 'MINILM_SIZES', 'MINILM_GLOSSARY', 'SETUPS',
+           'CSV_HELP', 'CACHE_HELP', 'MINILM_CACHE_HELP', 'COMMANDS', 'WRITES', 'run_demo', 'UsageError', 'run_textcnn',
            'run_minilm', 'textcnn_setup', 'load_setup', 'run_dataset', 'demo_command', 'textcnn_command',
            'minilm_command', 'dataset_command', 'command_parser', 'overview', 'main']
 
@@ -104,6 +104,7 @@ def _warn(message: str): print(f"warning: {message}", file=sys.stderr, flush=Tru
 
 # %% ../nbs/30_cli.ipynb #08c56cf0
 MIN_TEST = 200   # fewer test sentences than this: the command warns that the numbers are noisy
+SIGN_ROWS = 1000 # the sign figure shows (and clusters) a seeded sample of this many test sentences
 
 def _load_data(csv, limit, seed):
     "The sentiment data, with every problem of a user's CSV turned into a `UsageError`; prints the label mapping and warnings."
@@ -157,23 +158,24 @@ def run_textcnn(out: str | Path = "report", # folder for report.md and the figur
     conf = tc.confusion_markdown(tc.confusion(model, test_ids, test_labels))
     cond_ids = test_ids[:size["cond"]]
     _stage(2, n, f"conductance of the pooled filters for both heads, {len(cond_ids)} test sentences", t0)
-    cond = {h: layer_conductance(model, cond_ids, "pooled", target=i, steps=steps, **tc.TEXT) for i, h in enumerate(tc.HEADS)}
+    heads = {h: i for i, h in enumerate(tc.HEADS)}                      # both heads from one walk: the passes are shared
+    cond = conductance_per_target(model, cond_ids, "pooled", heads, steps=steps, **tc.TEXT)
     gaps = {h: r.relative_delta()["pooled"].median().item() for h, r in cond.items()}
     signs = {h: tc.sign_summary(r["pooled"]) for h, r in cond.items()}
     torch.manual_seed(seed)
     untrained, ctrl_ids = tc.TextCNN(len(data.vocab)).eval(), cond_ids[:size["control"]]
-    control = {h: dict(trained=tc.sign_summary(cond[h]["pooled"][:len(ctrl_ids)]),
-                       untrained=tc.sign_summary(layer_conductance(untrained, ctrl_ids, "pooled", target=i, steps=steps, **tc.TEXT)["pooled"]))
-               for i, h in enumerate(tc.HEADS)}
+    ctrl = conductance_per_target(untrained, ctrl_ids, "pooled", heads, steps=steps, **tc.TEXT)
+    control = {h: dict(trained=tc.sign_summary(cond[h]["pooled"][:len(ctrl_ids)]), untrained=tc.sign_summary(ctrl[h]["pooled"]))
+               for h in tc.HEADS}
     fig, axes = plt.subplots(2, 1, figsize=(DOCS_WIDTH, 6.5), layout="constrained")
-    for ax, h in zip(axes, tc.HEADS): tc.plot_signs(cond[h]["pooled"], f"{h} head: sign of pooled-filter conductance", ax=ax)
+    for ax, h in zip(axes, tc.HEADS): tc.plot_signs(cond[h]["pooled"], f"{h} head: sign of pooled-filter conductance", ax=ax, max_rows=SIGN_ROWS)
     figs = {"signs": _save(fig, out / "signs.png")}
     _stage(3, n, "negation", t0)
     neg = tc.negation_filters(model, data.vocab, test_ids)
     detectors = [r for r in neg if r["rate"] >= 0.5 and r["ratio"] >= 2]
     pids = data.vocab.encode(list(PHRASES))
     with torch.no_grad(): prob = torch.sigmoid(model(pids))
-    phrase_cond = {h: layer_conductance(model, pids, "pooled", target=i, steps=64, **tc.TEXT)["pooled"] for i, h in enumerate(tc.HEADS)}
+    phrase_cond = {h: r["pooled"] for h, r in conductance_per_target(model, pids, "pooled", heads, steps=64, **tc.TEXT).items()}
     phrases = []
     for j, p in enumerate(PHRASES):
         yes = [h for i, h in enumerate(tc.HEADS) if prob[j, i] > 0.5]
@@ -210,7 +212,7 @@ def run_textcnn(out: str | Path = "report", # folder for report.md and the figur
                 "feature selection": f"ranked on up to {size['rank']} training sentences per class, probe fit on {len(data.labels['train'][tr]):,}, "
                                      f"scored on {len(test_labels[te]):,} test sentences", "quick run": "yes" if quick else "no"}
     findings = _findings(acc, baseline, signs, control, len(ctrl_ids), neg, detectors, curves, fs, phrases)
-    report = _textcnn_report(quick, settings, acc, baseline, conf, gaps, signs, neg, detectors, phrases, tables, fs, figs, findings, size)
+    report = _textcnn_report(quick, settings, acc, baseline, conf, gaps, signs, neg, detectors, phrases, tables, fs, figs, findings, size, len(cond_ids))
     (out / "report.md").write_text(report)
     print(f"\n{findings}")
     print(f"\nreport: {out / 'report.md'} ({time.perf_counter() - t0:.0f} s)")
@@ -286,7 +288,7 @@ GLOSSARY = {
 
 
 # %% ../nbs/30_cli.ipynb #a90b17c6
-def _textcnn_report(quick, settings, acc, baseline, conf, gaps, signs, neg, detectors, phrases, tables, fs, figs, findings, size) -> str:
+def _textcnn_report(quick, settings, acc, baseline, conf, gaps, signs, neg, detectors, phrases, tables, fs, figs, findings, size, n_cond) -> str:
     "The markdown report of `run_textcnn`."
     from neuron_importance.textcnn import HEADS
     lines = [f"# Text CNN: conductance report{' (quick run)' if quick else ''}", "", "## Findings", "", findings, "",
@@ -299,7 +301,8 @@ def _textcnn_report(quick, settings, acc, baseline, conf, gaps, signs, neg, dete
     for h in HEADS:
         s = signs[h]
         lines.append(f"- {h} head: {s['both_signs']} of {s['units']} filters take both signs; {s['one_sign']} keep one sign; {s['silent']} stay at zero.")
-    lines += ["", "Each row of the figure is a test sentence, each column a filter (both ordered by clustering); the colour bar gives the sign.", "",
+    rows = f"a seeded sample of {SIGN_ROWS:,} of the {n_cond:,} test sentences" if n_cond > SIGN_ROWS else "the test sentences"
+    lines += ["", f"Each row of the figure is a test sentence ({rows}), each column a filter (both ordered by clustering); the colour bar gives the sign.", "",
               f"![signs]({figs['signs']})", "", "## Negation", ""]
     if not neg: lines.append("No negation word in the test set: negation filters could not be looked for.")
     else:

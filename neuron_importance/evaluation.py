@@ -10,6 +10,7 @@ from typing import Optional, Sequence, Union
 
 import torch
 from torch import nn, Tensor
+from torch.overrides import TorchFunctionMode
 
 from .core import InputsSpec, LayerSpec, Target, TargetSpec, model_call, output_scores, output_shapes, prepare, preserved_state, resolve_layers, resolve_target
 from .results import per_unit
@@ -19,8 +20,9 @@ from .viz import DOCS_WIDTH
 
 # %% auto #0
 __all__ = ['FILLS', 'ablated', 'AblationCurve', 'top_k_masks', 'layer_at_baseline', 'check_fill', 'decisions', 'ablation_fill',
-           'frozen_prefix', 'ablation_effects', 'ablation_curve', 'compare_ablation', 'ablation_table', 'plot_ablation',
-           'select_units', 'layer_features', 'probe_accuracy', 'class_scores', 'FeatureSelection', 'feature_selection']
+           'PrefixReplay', 'frozen_prefix', 'ablation_effects', 'ablation_curve', 'compare_ablation', 'ablation_table',
+           'plot_ablation', 'select_units', 'layer_features', 'probe_accuracy', 'class_scores', 'FeatureSelection',
+           'feature_selection']
 
 # %% ../nbs/10_evaluation.ipynb #0a1b6815
 def _fill_like(out: Tensor, fill: Union[float, Tensor]) -> Tensor:
@@ -124,31 +126,72 @@ def ablation_fill(model: nn.Module, inputs: InputsSpec, layer: LayerSpec,
     return 0.0 if fill == "zero" else layer_at_baseline(model, inputs, layer, target, baselines, input_layer, additional_forward_args=additional_forward_args, forward_kwargs=forward_kwargs)
 
 # %% ../nbs/10_evaluation.ipynb #00e935f1
+def _tensors(out) -> list:
+    "The tensors of a torch call's result (a tensor, or a tuple or list of them)."
+    if isinstance(out, Tensor): return [out]
+    return [t for t in out if isinstance(t, Tensor)] if isinstance(out, (tuple, list)) else []
+
+class PrefixReplay(TorchFunctionMode):
+    "Record the result of every torch call a forward makes before `layer` starts; on later forwards hand them back instead of recomputing."
+    def __init__(self, model: nn.Module, # the model whose forwards are replayed
+                 layer: nn.Module, # the module from which on every call runs for real
+                ):
+        super().__init__()
+        self.log, self.versions, self.i = [], None, 0
+        self.recording, self.before, self.active, self.stopped = True, False, True, ""
+        self.handles = [model.register_forward_pre_hook(self._pass_starts), layer.register_forward_pre_hook(self._layer_starts, prepend=True),
+                        model.register_forward_hook(self._pass_ends)]
+
+    def _pass_starts(self, mod, args): self.before, self.i = True, 0
+
+    def _layer_starts(self, mod, args):
+        if not self.before: return
+        self.before = False
+        if self.recording: self.versions = [t._version for _, out in self.log for t in _tensors(out)]
+        elif self.active and self.i != len(self.log): self._stop("the forward called fewer torch functions before the layer than when recorded")
+
+    def _pass_ends(self, mod, args, out):
+        self.before = False
+        if self.recording:
+            self.recording = False
+            if self.versions is None: self._stop("the layer did not run")
+        if self.active and [t._version for _, o in self.log for t in _tensors(o)] != self.versions:
+            self._stop("a tensor computed before the layer was changed in place after it")
+
+    def _stop(self, why: str):
+        self.active, self.stopped, self.log = False, why, []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if not self.before or not self.active: return func(*args, **kwargs)
+        if self.recording:
+            out = func(*args, **kwargs)
+            self.log.append((func, out))
+            return out
+        if self.i < len(self.log) and self.log[self.i][0] == func:     # ==: a property's __get__ is a new wrapper on every access
+            self.i += 1
+            return self.log[self.i - 1][1]
+        self._stop(f"the forward called {getattr(func, '__name__', func)} where the record has another call")
+        return func(*args, **kwargs)
+
+    def remove(self):
+        "Remove the hooks."
+        for h in self.handles: h.remove()
+
 @contextmanager
-def frozen_prefix(model: nn.Module, # in eval mode; otherwise nothing is frozen
+def frozen_prefix(model: nn.Module, # in eval mode; otherwise nothing is replayed
                   layer: LayerSpec, # the layer that the passes inside the block change
                   call, # `model_call(...)`: the forward the block repeats
-                 ):
-    "Within the block, leaf modules that run (once) before `layer` return their recorded output instead of recomputing it."
-    if any(m.training for m in model.modules()): yield {}; return
+                 ): # yields the `PrefixReplay` (None in training mode)
+    "Within the block, forwards of `model` replay the torch results computed before `layer` started instead of recomputing them."
+    if any(m.training for m in model.modules()): yield None; return
     name, target = next(iter(resolve_layers(model, layer).items()))
-    order, outputs, counts, started = [], {}, {}, []
-    leaves = [m for m in model.modules() if not any(True for _ in m.children()) and m is not target]
-    def pre(mod, args):
-        if mod is target: started.append(True)
-    def post(mod, args, out):
-        counts[mod] = counts.get(mod, 0) + 1
-        if not started and isinstance(out, Tensor): outputs[mod] = out.detach()
-    handles = [m.register_forward_hook(post) for m in leaves] + [target.register_forward_pre_hook(pre)]
+    replay = PrefixReplay(model, target)
     try:
-        with torch.no_grad(): call()
-    finally:
-        for h in handles: h.remove()
-    frozen = {m: o for m, o in outputs.items() if counts.get(m) == 1}
-    for m, o in frozen.items(): m.forward = (lambda o: lambda *a, **k: o.clone())(o)   # an instance attribute hides the class's forward
-    try: yield frozen
-    finally:
-        for m in frozen: del m.forward
+        with replay:
+            with torch.no_grad(): call()                   # the recording pass
+            yield replay
+    finally: replay.remove()
 
 # %% ../nbs/10_evaluation.ipynb #223469de
 def ablation_effects(model: nn.Module, # the model; left exactly as it was

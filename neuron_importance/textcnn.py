@@ -353,17 +353,22 @@ def _cluster_order(m: Tensor) -> Tensor:
     if len(m) < 3: return torch.arange(len(m))
     return torch.as_tensor(leaves_list(linkage(m.numpy(), "average", metric="hamming")))
 
-def plot_signs(cond: Tensor, title: str = "", rel_eps: float = 1e-3, ax=None):
+def plot_signs(cond: Tensor, # (N, U) conductance per example and filter
+               title: str = "", rel_eps: float = 1e-3, ax=None,
+               max_rows: Optional[int] = None, # show a seeded sample of at most this many examples (a figure shows a few hundred rows; clustering costs N^2)
+              ):
     "Heatmap of the conductance signs (examples x filters), rows and columns ordered by clustering, with a colour bar."
     import matplotlib.pyplot as plt
     from neuron_importance.viz import DOCS_WIDTH, SIGNED_CMAP
-    s = signs(cond, rel_eps)
+    s, n = signs(cond, rel_eps), len(cond)
+    if max_rows is not None and n > max_rows: s = s[torch.randperm(n, generator=torch.Generator().manual_seed(0))[:max_rows].sort().values]
     s = s[_cluster_order(s)][:, _cluster_order(s.T)]
     if ax is None: _, ax = plt.subplots(figsize=(DOCS_WIDTH, 3.5))
     im = ax.imshow(s.numpy(), aspect="auto", cmap=plt.get_cmap(SIGNED_CMAP, 3), vmin=-1.5, vmax=1.5, interpolation="nearest")
     bar = ax.figure.colorbar(im, ax=ax, ticks=[-1, 0, 1], fraction=0.05, pad=0.02)
     bar.ax.set_yticklabels(["negative", "zero", "positive"]); bar.set_label("conductance")
-    ax.set(xlabel="filters (clustered)", ylabel="examples (clustered)", title=title or "sign of conductance")
+    rows = f"examples ({len(s):,} of {n:,}, clustered)" if len(s) < n else "examples (clustered)"
+    ax.set(xlabel="filters (clustered)", ylabel=rows, title=title or "sign of conductance")
     return ax
 
 # %% ../nbs/20_textcnn.ipynb #e71b6434
