@@ -36,12 +36,15 @@ def digits_cnn(seed: int = 0):
     perm = torch.randperm(len(x), generator=g)
     tr, te = perm[:1400], perm[1400:]
     torch.manual_seed(seed)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)                   # the trained weights depend on the threads' summation order: pin them
     net = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(),
                         nn.MaxPool2d(2), nn.Flatten(), nn.Linear(32 * 16, 64), nn.ReLU(), nn.Linear(64, 10))
     opt = torch.optim.Adam(net.parameters(), 1e-3)
     for epoch in range(6):
         for idx in tr[torch.randperm(len(tr), generator=g)].split(64):
             loss = nn.functional.cross_entropy(net(x[idx]), y[idx]); opt.zero_grad(); loss.backward(); opt.step()
+    torch.set_num_threads(threads)
     net.eval()
     with torch.no_grad(): acc = (net(x[te]).argmax(1) == y[te]).float().mean().item()
     return net, x[te[:8]], acc
@@ -170,8 +173,9 @@ def main():
     p.add_argument("--quick", action="store_true")
     p.add_argument("--json", type=Path)
     p.add_argument("--md", type=Path, help="also write the machine, versions and table as Markdown here")
+    p.add_argument("--threads", type=int, default=1, help="torch threads for every pass (default 1: the same sums on any machine)")
     a = p.parse_args()
-    torch.set_num_threads(max(1, torch.get_num_threads()))
+    torch.set_num_threads(a.threads)
     rows = []
     for label, model, x, layer, kw, _ in cases(a.quick):
         r = row(label, model, x, layer, kw, a.quick)
@@ -182,7 +186,7 @@ def main():
     if a.md:
         import os, platform, captum, torchvision
         a.md.write_text(f"machine: {platform.machine()}, {os.cpu_count()} cores; torch {torch.__version__}, torchvision "
-                        f"{torchvision.__version__}, captum {captum.__version__}; mode: {'quick' if a.quick else 'full'}\n\n"
+                        f"{torchvision.__version__}, captum {captum.__version__}; {a.threads} torch thread(s); mode: {'quick' if a.quick else 'full'}\n\n"
                         + table(rows) + "\n")
 
 

@@ -89,11 +89,11 @@ def layer_conductance(model: nn.Module, # the model; left exactly as it was
         problem = prepare(model, inputs, layers, target, baselines, input_layer, attribute_to,
                           probe_baseline=tol is not None, additional_forward_args=additional_forward_args, forward_kwargs=forward_kwargs)   # without tol, F(x') is the path's first point (or one probe when one-sided)
         alphas = path_alphas(steps, torch.float64, problem.start.device)
-        at = inside_alphas(alphas, problem.start.dtype) if one_sided else alphas
         if tol is None:
+            at = inside_alphas(alphas, problem.start.dtype) if one_sided else alphas
             scores, passes = _conductance_scores([problem], alphas, at, rule, batch_size, autocast, progress)[0], len(alphas)
         else:
-            path = RefinedPath(problem, alphas, at, rule, batch_size, autocast, progress)
+            path = RefinedPath(problem, alphas, one_sided, rule, batch_size, autocast, progress)
             while (gap := _worst_gap(path.scores, problem.output_diff)) > tol and path.segments < max_steps:
                 path.refine(max_steps)
             scores, passes, alphas = path.scores, path.passes, path.alphas
@@ -106,34 +106,49 @@ def layer_conductance(model: nn.Module, # the model; left exactly as it was
 
 # %% ../nbs/05_conductance.ipynb #b8f68e2f
 def split_segments(alphas: Tensor, # current path points, increasing
-                   errors: Tensor, # one error (>= 0) per segment
+                   errors: Tensor, # (segments, columns) signed errors; a column (a layer's example) adds up to its gap
                    most: Optional[int] = None, # the most segments to split
-                   share: float = 0.5, # split the largest errors that add up to this share of the total
+                   share: float = 0.3, # in each column, split the largest errors of the gap's sign that hold this share of them
+                   near: float = 0.5, # the columns whose |gap| is at least this share of the worst
                   ) -> Tensor: # the midpoints of the chosen segments, increasing
-    "Midpoints of the fewest segments, largest error first, that hold `share` of the total error (every segment when none is known)."
-    order = errors.argsort(descending=True)
-    total = errors.sum()
-    k = int((errors[order].cumsum(0) < share * total).sum()) + 1 if total > 0 else len(errors)
-    k = max(1, min(k, len(errors) if most is None else most))
-    chosen = order[:k].sort().values
-    return 0.5 * (alphas[chosen] + alphas[chosen + 1])
+    "Midpoints of the segments whose errors push the worst gaps out: per column near the worst, the fewest holding `share` of its errors of the gap's sign."
+    errors = errors.reshape(len(errors), -1)
+    gaps = errors.sum(0)
+    cols = (gaps.abs() >= near * gaps.abs().max()) & (gaps != 0)
+    push = (errors[:, cols] * gaps[cols].sign()).clamp(min=0)              # the errors of the gap's sign, per column
+    ranked, order = push.sort(dim=0, descending=True, stable=True)
+    k = (ranked.cumsum(0) < share * ranked.sum(0)).sum(0) + 1               # the fewest that hold `share`, per column
+    take = torch.arange(len(errors), device=errors.device)[:, None] < k
+    chosen = torch.zeros(len(errors), dtype=torch.bool, device=errors.device)
+    chosen[order[take]] = True
+    if not chosen.any(): chosen[:] = True                                  # no information: every segment
+    idx = chosen.nonzero().flatten()
+    if most is not None and len(idx) > most:
+        largest = push.amax(1) if push.numel() else errors.new_zeros(len(errors))
+        idx = idx[largest[idx].argsort(descending=True, stable=True)[:most]].sort().values
+    return 0.5 * (alphas[idx] + alphas[idx + 1])
 
 # %% ../nbs/05_conductance.ipynb #1cde0b3d
 class RefinedPath:
     "The points of an adaptive path with F and every layer's values and gradients at each, so a refinement runs only the new points."
     def __init__(self, problem: Problem, # from `prepare(probe_baseline=True)`
                  alphas: Tensor, # the starting path points, both ends included
-                 at: Tensor, # where their passes run (`inside_alphas(alphas)` for one-sided ends)
+                 one_sided: bool = True, # run the ends at `inside_alphas` (one-sided gradients), as `layer_conductance` does
                  rule: str = "trapezoid", batch_size: Optional[int] = None,
                  autocast: Optional[torch.dtype] = None, progress: bool = False):
-        self.problem, self.rule, self.walk = problem, rule, dict(batch_size=batch_size, autocast=autocast, progress=progress)
-        self.alphas, self.at = alphas, at
-        self.f, self.values, self.grads = self._run(at)
-        self.passes = len(at)
+        self.problem, self.rule, self.one_sided = problem, rule, one_sided
+        self.walk = dict(batch_size=batch_size, autocast=autocast, progress=progress)
+        self.alphas, self.at = alphas, self._inside(alphas)
+        self.f, self.values, self.grads = self._run(self.at)
+        self.passes = len(self.at)
         self._sum()
 
     @property
     def segments(self) -> int: return len(self.alphas) - 1
+
+    def _inside(self, alphas: Tensor) -> Tensor:
+        "Where the passes of `alphas` run: as on a uniform path with the same points."
+        return inside_alphas(alphas, self.problem.start.dtype) if self.one_sided else alphas
 
     def _run(self, at: Tensor) -> tuple:
         "F (P, N) and each layer's values and gradients (P, N, *unit) at the points `at`, from one walk."
@@ -150,29 +165,34 @@ class RefinedPath:
         return f, ys, gs
 
     def _sum(self):
-        "Each layer's scores, and each segment's measured error `|e_k| / |F(x) - F(x')|`, worst over layers and examples."
-        diff = self.problem.output_diff.double()
+        "Each layer's scores, and each segment's measured error `e_k / |F(x) - F(x')|` for every layer and example (a column each)."
+        diff = self.problem.output_diff.double().abs().clamp_min(1e-12)
         f = self.f.clone()
         f[0], f[-1] = self.problem.f_baseline.double(), self.problem.f_input.double()   # F at alpha = 0 and 1 exactly
         df, scale = f[1:] - f[:-1], segment_scales(self.alphas, self.at)
-        self.scores, self.errors = {}, torch.zeros(self.segments, dtype=torch.float64, device=f.device)
+        self.scores, errors = {}, []
         for name, y in self.values.items():
             g = self.grads[name]
             dy = (y[1:] - y[:-1]) * scale.to(y.dtype).view(-1, *[1] * (y.dim() - 1))
             c = ((g[:-1] if self.rule == "left" else 0.5 * (g[:-1] + g[1:])) * dy).to(accumulator_dtype(y))
             self.scores[name] = c.sum(0)
-            self.errors = torch.maximum(self.errors, relative_gap(c.flatten(2).sum(2).double() - df, diff).amax(1))
+            errors.append((c.flatten(2).sum(2).double() - df) / diff)
+        self.errors = torch.cat(errors, 1)                # (segments, layers x examples): a column adds up to its relative gap
 
     def refine(self, max_steps: int = 1024): # the most segments after the split
-        "Halve the segments that hold most of the error (`split_segments`) and run only their midpoints."
+        "Halve the segments whose errors make the worst gaps (`split_segments`) and run only their midpoints."
+        old = len(self.alphas)
         new = split_segments(self.alphas, self.errors, max(1, max_steps - self.segments))
-        f, ys, gs = self._run(new)
         order = torch.cat([self.alphas, new]).argsort()
-        self.alphas, self.at, self.f = torch.cat([self.alphas, new])[order], torch.cat([self.at, new])[order], torch.cat([self.f, f])[order]
+        self.alphas, ran = torch.cat([self.alphas, new])[order], torch.cat([self.at, new])[order]
+        self.at = self._inside(self.alphas)
+        todo = (order >= old) | (ran != self.at)       # the midpoints, and an end whose segment became shorter than 2 delta
+        f, ys, gs = self._run(self.at[todo])
+        merge = lambda kept, fresh: torch.cat([kept, fresh.new_empty(len(new), *fresh.shape[1:])])[order].index_put_((todo,), fresh)
+        self.f = merge(self.f, f)
         for name in ys:
-            self.values[name] = torch.cat([self.values[name], ys[name]])[order]
-            self.grads[name] = torch.cat([self.grads[name], gs[name]])[order]
-        self.passes += len(new)
+            self.values[name], self.grads[name] = merge(self.values[name], ys[name]), merge(self.grads[name], gs[name])
+        self.passes += int(todo.sum())
         self._sum()
 
 # %% ../nbs/05_conductance.ipynb #4e15aa4b

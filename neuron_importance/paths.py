@@ -47,12 +47,12 @@ def point_weights(steps: int, # m, the number of segments
 def inside_alphas(alphas: Tensor, # path points, increasing (float64)
                   dtype=torch.float32, # the path's dtype, whose precision sets how far the ends move
                  ) -> Tensor: # the points where the passes run
-    "The path points with an end at alpha = 0 or 1 moved `sqrt(eps)` of its segment inside, so its gradient is the one-sided limit."
+    "The path points with an end at alpha = 0 or 1 moved `sqrt(eps)/16` of the path inside (at most half its segment), so its gradient is the one-sided limit."
     a = alphas.clone()
     if len(a) < 2: return a
-    r = math.sqrt(torch.finfo(dtype).eps)
-    if a[0] == 0: a[0] = r * a[1]
-    if a[-1] == 1: a[-1] = 1 - r * (1 - a[-2])
+    d = math.sqrt(torch.finfo(dtype).eps) / 16                        # the same on every grid
+    if a[0] == 0: a[0] = (0.5 * a[1]).clamp(max=d)
+    if a[-1] == 1: a[-1] = (0.5 * (1 + a[-2])).clamp(min=1 - d)
     return a
 
 # %% ../nbs/04_paths.ipynb #4cb9b2ec
