@@ -59,6 +59,12 @@ def _conductance_scores(problems: Sequence[Problem], alphas: Tensor, at: Tensor,
         del chunk                                          # free this chunk before the next one is computed
     return scores
 
+def _conductance_result(problem: Problem, scores: dict, steps: int, rule: str, passes: int, alphas: Optional[Tensor] = None) -> AttributionResult:
+    "The `AttributionResult` of a walk's scores: F(x) - F(x') and each layer's completeness gap from `problem` (`alphas` only for a refined path)."
+    diff = problem.output_diff
+    return AttributionResult(scores, diff, {k: completeness_gap(v, diff) for k, v in scores.items()},
+                             "conductance", steps, rule, passes, alphas, problem.target.classes)
+
 def _worst_gap(scores: dict, output_diff: Tensor) -> float:
     "The largest relative completeness gap over layers and examples."
     return max(relative_gap(completeness_gap(v, output_diff), output_diff).max().item() for v in scores.values())
@@ -90,7 +96,7 @@ def layer_conductance(model: nn.Module, # the model; left exactly as it was
                           probe_baseline=tol is not None, additional_forward_args=additional_forward_args, forward_kwargs=forward_kwargs)   # without tol, F(x') is the path's first point (or one probe when one-sided)
         alphas = path_alphas(steps, torch.float64, problem.start.device)
         if tol is None:
-            at = inside_alphas(alphas, problem.start.dtype) if one_sided else alphas
+            at = inside_alphas(alphas, problem.start.dtype, one_sided)
             scores, passes = _conductance_scores([problem], alphas, at, rule, batch_size, autocast, progress)[0], len(alphas)
         else:
             path = RefinedPath(problem, alphas, one_sided, rule, batch_size, autocast, progress)
@@ -99,10 +105,7 @@ def layer_conductance(model: nn.Module, # the model; left exactly as it was
             scores, passes, alphas = path.scores, path.passes, path.alphas
     if tol is not None and gap > tol:
         warnings.warn(f"Completeness gap {gap:.3g} is above tol={tol} at max_steps={max_steps}; raise max_steps.")
-    diff = problem.output_diff
-    return AttributionResult(scores, diff, {k: completeness_gap(v, diff) for k, v in scores.items()},
-                             "conductance", len(alphas) - 1, rule, passes, alphas if tol is not None else None,
-                             problem.target.classes)
+    return _conductance_result(problem, scores, len(alphas) - 1, rule, passes, alphas if tol is not None else None)
 
 # %% ../nbs/05_conductance.ipynb #b8f68e2f
 def split_segments(alphas: Tensor, # current path points, increasing
@@ -148,7 +151,7 @@ class RefinedPath:
 
     def _inside(self, alphas: Tensor) -> Tensor:
         "Where the passes of `alphas` run: as on a uniform path with the same points."
-        return inside_alphas(alphas, self.problem.start.dtype) if self.one_sided else alphas
+        return inside_alphas(alphas, self.problem.start.dtype, self.one_sided)
 
     def _run(self, at: Tensor) -> tuple:
         "F (P, N) and each layer's values and gradients (P, N, *unit) at the points `at`, from one walk."
@@ -221,14 +224,9 @@ def conductance_per_target(model: nn.Module, # the model; left exactly as it was
         problems = [prepare(model, inputs, layers, t, baselines, input_layer, attribute_to, probe_baseline=i > 0,   # the first: from the walk
                             additional_forward_args=additional_forward_args, forward_kwargs=forward_kwargs) for i, t in enumerate(specs)]
         alphas = path_alphas(steps, torch.float64, problems[0].start.device)
-        at = inside_alphas(alphas, problems[0].start.dtype) if one_sided else alphas
+        at = inside_alphas(alphas, problems[0].start.dtype, one_sided)
         all_scores = _conductance_scores(problems, alphas, at, rule, batch_size, autocast, progress)
-    out = {}
-    for k, p, scores in zip(keys, problems, all_scores):
-        diff = p.output_diff
-        out[k] = AttributionResult(scores, diff, {n: completeness_gap(v, diff) for n, v in scores.items()},
-                                   "conductance", steps, rule, len(alphas), None, p.target.classes)
-    return out
+    return {k: _conductance_result(p, scores, steps, rule, len(alphas)) for k, p, scores in zip(keys, problems, all_scores)}
 
 # %% ../nbs/05_conductance.ipynb #2f58385a
 class UnitFlows:
@@ -287,7 +285,7 @@ def neuron_conductance(model: nn.Module, # the model; left exactly as it was
         weights = point_weights(steps, rule, torch.float64, problem.start.device)
         flows = UnitFlows(problem, lambda shape, dtype, device: unit_masks(shape, neurons, by_channel, dtype, device),
                           weights, batched)
-        at = inside_alphas(alphas, problem.start.dtype) if one_sided else alphas
+        at = inside_alphas(alphas, problem.start.dtype, one_sided)
         for chunk in walk_path(problem, at, rows, retain_graph=True, points_grad=True, autocast=autocast,
                                progress=progress):
             flows.add(chunk, chunk.values[name], chunk.grads[name])
@@ -314,7 +312,7 @@ def total_conductance_reference(model: nn.Module, inputs: InputsSpec, layer: Lay
         total, unit_list = None, None
         with problem.recorder() as rec:
             alphas = path_alphas(steps, torch.float64)
-            for k, a in enumerate(inside_alphas(alphas, problem.start.dtype) if one_sided else alphas):
+            for k, a in enumerate(inside_alphas(alphas, problem.start.dtype, one_sided)):
                 rec.reset()
                 with torch.enable_grad():
                     xk = (problem.baselines + a.item() * diff).requires_grad_()

@@ -85,7 +85,7 @@ def _path_integrals(problem: Problem, name: str, steps: int, rule: str, units: l
     rows = batch_size or default_rows(problem.start, multiplier=(len(units) + 2) if problem.start.is_cuda else 2)
     alphas = path_alphas(steps, torch.float64, problem.start.device)
     weights = point_weights(steps, rule, torch.float64, problem.start.device)
-    at = inside_alphas(alphas, problem.start.dtype) if one_sided else alphas   # one-sided gradients at the ends
+    at = inside_alphas(alphas, problem.start.dtype, one_sided)   # one-sided gradients at the ends
     scale = segment_scales(alphas, at)
     def masks(shape, dtype, device):                    # the whole layer first (the flow through it), then each unit
         return torch.cat([torch.ones(1, *shape, dtype=dtype, device=device), unit_masks(shape, units, False, dtype, device)])

@@ -137,7 +137,7 @@ class PrefixReplay(TorchFunctionMode):
                  layer: nn.Module, # the module from which on every call runs for real
                 ):
         super().__init__()
-        self.log, self.versions, self.i = [], None, 0
+        self.log, self.recorded, self.versions, self.i = [], [], None, 0
         self.recording, self.before, self.active, self.stopped = True, False, True, ""
         self.handles = [model.register_forward_pre_hook(self._pass_starts), layer.register_forward_pre_hook(self._layer_starts, prepend=True),
                         model.register_forward_hook(self._pass_ends)]
@@ -147,7 +147,9 @@ class PrefixReplay(TorchFunctionMode):
     def _layer_starts(self, mod, args):
         if not self.before: return
         self.before = False
-        if self.recording: self.versions = [t._version for _, out in self.log for t in _tensors(out)]
+        if self.recording:
+            self.recorded = [t for _, out in self.log for t in _tensors(out)]   # the tensors whose versions are watched
+            self.versions = [t._version for t in self.recorded]
         elif self.active and self.i != len(self.log): self._stop("the forward called fewer torch functions before the layer than when recorded")
 
     def _pass_ends(self, mod, args, out):
@@ -155,11 +157,11 @@ class PrefixReplay(TorchFunctionMode):
         if self.recording:
             self.recording = False
             if self.versions is None: self._stop("the layer did not run")
-        if self.active and [t._version for _, o in self.log for t in _tensors(o)] != self.versions:
+        if self.active and [t._version for t in self.recorded] != self.versions:
             self._stop("a tensor computed before the layer was changed in place after it")
 
     def _stop(self, why: str):
-        self.active, self.stopped, self.log = False, why, []
+        self.active, self.stopped, self.log, self.recorded = False, why, [], []
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}

@@ -46,8 +46,10 @@ def point_weights(steps: int, # m, the number of segments
 # %% ../nbs/04_paths.ipynb #16d95b30
 def inside_alphas(alphas: Tensor, # path points, increasing (float64)
                   dtype=torch.float32, # the path's dtype, whose precision sets how far the ends move
+                  one_sided: bool = True, # False: the points themselves (gradients at the ends, as Captum takes them)
                  ) -> Tensor: # the points where the passes run
     "The path points with an end at alpha = 0 or 1 moved `sqrt(eps)/16` of the path inside (at most half its segment), so its gradient is the one-sided limit."
+    if not one_sided: return alphas
     a = alphas.clone()
     if len(a) < 2: return a
     d = math.sqrt(torch.finfo(dtype).eps) / 16                        # the same on every grid
