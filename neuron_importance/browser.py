@@ -15,7 +15,6 @@ import ipywidgets as widgets
 
 from .core import InputsSpec, LayerSpec, Target, model_call, output_scores, output_shapes, resolve_layers
 from .viz import figure_html, figure_png, highlight_html, new_figure, signed_bars, signed_image
-from .conductance import neuron_conductance
 from .registry import check_measure, measure_names, unit_scores
 from .evaluation import ablation_effects, ablation_fill, check_fill, top_k_masks
 
@@ -176,16 +175,22 @@ class BrowserData:
         if not 0 <= view.unit < units: raise ValueError(f"unit {view.unit} is out of range: {view.layer!r} has {units} units.")
         return view.unit
 
+    def attribution_measure(self, view: View) -> str:
+        "The measure that draws the view's unit on the input: the view's own when the registry gives it a neuron-level function, else conductance."
+        return view.measure if check_measure(view.measure).neuron_fn is not None else "conductance"
+
     def attribution(self, view: View) -> Tensor:
-        "The unit's neuron conductance on the example's input (embedding space for text), cached per (layer, unit, example, class)."
-        unit, e = self.unit(view), view.example
-        key = (view.layer, unit, e, view.cls)
+        "The unit's share of F on the example's input (embedding space for text) under `attribution_measure(view)`, cached per (layer, measure, unit, example, class)."
+        unit, e, measure = self.unit(view), view.example, self.attribution_measure(view)
+        key = (view.layer, measure, unit, e, view.cls)
         if key not in self._attr:
             conv = self.dims[view.layer] > 2
             part = self.call.take(slice(e, e + 1))
-            nc = neuron_conductance(self.model, part.model_inputs, view.layer, [unit if conv else (unit,)],
-                                    target=self.classes(view.cls)[e:e + 1], baselines=_rows(self.baselines, slice(e, e + 1), self.n),
-                                    steps=self.steps, by_channel=conv, input_layer=self.input_layer, additional_forward_args=part.args, forward_kwargs=part.kwargs)
+            m = check_measure(measure)
+            nc = m.neuron_fn(self.model, part.model_inputs, view.layer, [unit if conv else (unit,)],
+                             target=self.classes(view.cls)[e:e + 1], baselines=_rows(self.baselines, slice(e, e + 1), self.n),
+                             by_channel=conv, input_layer=self.input_layer, additional_forward_args=part.args, forward_kwargs=part.kwargs,
+                             **(dict(steps=self.steps) if m.takes_steps else {}))
             self._attr[key] = tuple(t[0, 0].detach() for t in nc) if isinstance(nc, tuple) else nc[0, 0].detach()
             self.computed += 1
         return self._attr[key]
@@ -372,10 +377,10 @@ def _as_html(drawn, dpi: int = 80) -> str:
 
 @patch
 def attribution_html(self: NeuronBrowser, view: View) -> str:
-    "The unit's neuron conductance on the example's input, drawn by the renderer."
-    a = self.data.attribution(view)
-    total = self.data.scores(replace(view, measure="conductance"))[view.example, view.unit].item()
-    title = f"unit {view.unit}: conductance on the input, sum {a.sum().item():+.3g} (unit's conductance {total:+.3g})"
+    "The unit's share of F on the example's input (neuron conductance, or the view's measure where it has a neuron-level function), drawn by the renderer."
+    a, measure = self.data.attribution(view), self.data.attribution_measure(view)
+    total = self.data.scores(replace(view, measure=measure))[view.example, view.unit].item()
+    title = f"unit {view.unit}: {measure} on the input, sum {a.sum().item():+.3g} (unit's {measure} {total:+.3g})"
     return f"<b>{html.escape(title)}</b><br>" + _as_html(self.renderer(self.data.example_input(view.example), a, ""))
 
 # %% ../nbs/11_browser.ipynb #57ae8560

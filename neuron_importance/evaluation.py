@@ -15,7 +15,7 @@ from torch.overrides import TorchFunctionMode
 from .core import InputsSpec, LayerSpec, Target, TargetSpec, model_call, output_scores, output_shapes, prepare, preserved_state, resolve_layers, resolve_target
 from .results import per_unit
 from .measures import layer_activation
-from .registry import MEASURES, check_measure, unit_scores
+from .registry import check_measure, measure_names, unit_scores
 from .viz import DOCS_WIDTH
 
 # %% auto #0
@@ -248,7 +248,7 @@ def ablation_curve(model: nn.Module, # the model; left exactly as it was
 
 # %% ../nbs/10_evaluation.ipynb #07016a8c
 def compare_ablation(model: nn.Module, inputs: InputsSpec, layer: LayerSpec,
-                     measures: Sequence[str] = MEASURES, # which measures to rank by
+                     measures: Optional[Sequence[str]] = None, # which measures to rank by; None: the registry's default set
                      target: TargetSpec = None, ks: Optional[Sequence[int]] = None, fill: str = "zero",
                      baselines=None, input_layer: Optional[LayerSpec] = None, binary: bool = False,
                      steps: int = 32, seed: int = 0, batch_size: Optional[int] = None,
@@ -256,6 +256,7 @@ def compare_ablation(model: nn.Module, inputs: InputsSpec, layer: LayerSpec,
                      forward_kwargs: Optional[dict] = None, # keyword arguments of the model's forward
                     ) -> dict: # measure -> AblationCurve
     "Rank each example's units by every measure and ablate in that order: one `AblationCurve` per measure."
+    measures = measure_names(defaults=True) if measures is None else measures
     for m in measures: check_measure(m)
     kw = dict(target=target, baselines=baselines, input_layer=input_layer, additional_forward_args=additional_forward_args,
               forward_kwargs=forward_kwargs)
@@ -387,7 +388,7 @@ def feature_selection(model: nn.Module, layer: LayerSpec,
                       train_inputs: InputsSpec, train_labels: Tensor, # examples that rank the units and fit the probe
                       test_inputs: InputsSpec, test_labels: Tensor, # held-out examples that score the probe
                       ks: Sequence[int] = (1, 2, 5, 10), # units kept per class
-                      measures: Sequence[str] = MEASURES,
+                      measures: Optional[Sequence[str]] = None, # which measures to rank by; None: the registry's default set
                       targets: Optional[dict] = None, # label -> target spec; None for a label without an output
                       max_per_class: Optional[int] = None, # cap on the training examples that rank the units
                       baselines=None, input_layer: Optional[LayerSpec] = None, steps: int = 32, seed: int = 0,
@@ -395,6 +396,7 @@ def feature_selection(model: nn.Module, layer: LayerSpec,
                       test_forward_kwargs: Optional[dict] = None, # the same for the test examples
                      ) -> FeatureSelection:
     "For each measure, keep each class's top-k units and score a logistic-regression probe on their activations."
+    measures = measure_names(defaults=True) if measures is None else measures
     for m in measures: check_measure(m)
     if len(train_labels) != model_call(model, train_inputs).n or len(test_labels) != model_call(model, test_inputs).n:
         raise ValueError("Each set needs one label per example: check train_labels / test_labels lengths.")

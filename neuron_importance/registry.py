@@ -15,6 +15,9 @@ from .results import per_unit
 from .conductance import layer_conductance
 from .deeplift import layer_deeplift
 from .measures import internal_influence, layer_activation, layer_grad_x_activation
+from .conductance import neuron_conductance
+from .deeplift import neuron_deeplift
+from .patching import layer_activation_patching, layer_attribution_patching
 
 # %% auto #0
 __all__ = ['MEASURES', 'Measure', 'register_measure', 'measure_names', 'check_measure', 'LayerScores', 'measure_scores',
@@ -29,6 +32,8 @@ class Measure:
     takes_steps: bool = False     # it integrates along the path: pass `steps`
     control: bool = False         # a control ranking (random), not a measure of the model
     description: str = ""         # one line for menus and --help
+    neuron_fn: Optional[Callable] = None # the neuron-level function: each input feature's share through each of K units, (N, K, *input)
+    default: bool = True          # ranked by the evaluation when no `measures=` is given (the papers' comparison set)
 
 # %% ../nbs/09_registry.ipynb #71b3fde6
 MEASURES: dict = {}
@@ -38,25 +43,33 @@ def register_measure(name: str, # the name consumers use
                      takes_steps: bool = False, # pass `steps` to `fn`
                      control: bool = False, # a control ranking, not a measure of the model
                      description: str = "", # one line for menus and --help
+                     neuron_fn: Optional[Callable] = None, # neuron-level function (model, inputs, layer, neurons, ...) -> (N, K, *input)
+                     default: bool = True, # in the evaluation's tables when no `measures=` is given
                     ) -> Measure:
     "Add a measure to `MEASURES` (or replace the one of the same name); the evaluation, browser, dataset and CLI offer it from then on."
     if not isinstance(name, str) or not name: raise ValueError(f"A measure needs a non-empty name, not {name!r}.")
     if fn is None and not control: raise ValueError(f"Measure {name!r} needs a function (only a control may have none).")
-    MEASURES[name] = m = Measure(name, fn, takes_steps, control, description)
+    MEASURES[name] = m = Measure(name, fn, takes_steps, control, description, neuron_fn, default)
     return m
 
-register_measure("conductance", layer_conductance, takes_steps=True, description="total conductance: the unit's share of F(x) - F(x')")
-register_measure("deeplift", layer_deeplift, description="DeepLIFT (Rescale) contribution, one pass")
+register_measure("conductance", layer_conductance, takes_steps=True, description="total conductance: the unit's share of F(x) - F(x')",
+                 neuron_fn=neuron_conductance)
+register_measure("deeplift", layer_deeplift, description="DeepLIFT (Rescale) contribution, one pass", neuron_fn=neuron_deeplift)
 register_measure("activation", layer_activation, description="the unit's value y(x)")
 register_measure("grad_x_activation", layer_grad_x_activation, description="y(x) * dF/dy(x), first order")
 register_measure("internal_influence", internal_influence, takes_steps=True, description="dF/dy integrated along the path")
+register_measure("attribution_patching", layer_attribution_patching, default=False,
+                 description="AtP: dF/dy(x) * (y(x) - y(x')), first-order estimate of patching, one pass")
+register_measure("activation_patching", layer_activation_patching, default=False,
+                 description="exact change of F when the unit takes its baseline value, one pass per unit")
 register_measure("random", None, control=True, description="seeded uniform scores: the control every measure must beat");
 
 # %% ../nbs/09_registry.ipynb #c586b923
 def measure_names(controls: bool = True, # include control rankings (random)
+                  defaults: bool = False, # only the default set (`Measure.default`): what the evaluation ranks unless told
                  ) -> tuple:
     "The registered measures' names, in order."
-    return tuple(n for n, m in MEASURES.items() if controls or not m.control)
+    return tuple(n for n, m in MEASURES.items() if (controls or not m.control) and (m.default or not defaults))
 
 # %% ../nbs/09_registry.ipynb #4fd07ce9
 def check_measure(measure: str, # a name from `MEASURES`

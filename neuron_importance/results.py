@@ -58,6 +58,7 @@ class AttributionResult:
     passes: Optional[int] = None      # path points evaluated (forward + backward per example), all refinements included
     alphas: Optional[Tensor] = None   # the path points of an adaptive (tol=) run
     classes: Optional[Tensor] = None  # (N,) the output column explained per example; None for a callable target
+    settings: Optional[dict] = None   # the method's own settings that made these scores (e.g. direction=, by_channel=)
 
     def __getitem__(self, layer: str) -> Tensor: return self.scores[layer]
 
@@ -83,7 +84,8 @@ class AttributionResult:
         n = len(self.output_diff)
         head = f"AttributionResult({self.method}, {n} example{'s' * (n != 1)}" + \
                (f", steps={self.steps}, rule={self.rule!r}" if self.steps else "") + \
-               (f", passes={self.passes}" if self.passes and self.passes != (self.steps or 0) + 1 else "") + ")"
+               (f", passes={self.passes}" if self.passes and self.passes != (self.steps or 0) + 1 else "") + \
+               "".join(f", {k}={v!r}" for k, v in (self.settings or {}).items()) + ")"
         rows = [f"  {'layer':<28}{'unit shape':<18}" + ("max |delta|   max rel. delta" if self.delta else "")]
         rel = self.relative_delta() if self.delta else {}
         for k, v in self.scores.items():
