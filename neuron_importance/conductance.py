@@ -12,8 +12,8 @@ from torch import nn, Tensor
 
 from .core import InputsSpec, LayerSpec, TargetSpec, prepare, preserved_state, check_steps, Problem
 from .core import grad_or_zeros, check_pass
-from .paths import (RULES, check_rule, path_alphas, point_weights, segment_sum, walk_path, default_rows,
-                                     PathChunk, unit_vjp_sums, inside_alphas, segment_scales)
+from .paths import (RULES, check_rule, segment_sum, segment_terms, walk_path, default_rows,
+                                     PathChunk, PathGrid, unit_vjp_sums)
 from .results import (AttributionResult, accumulator_dtype, as_units, completeness_gap, per_channel,
                                        relative_gap, unit_index, unit_masks)
 
@@ -31,8 +31,8 @@ def add_segments(scores: dict, carry: dict, name: str, chunk, y: Tensor, g: Tens
     acc, p0 = scores[name][chunk.examples], chunk.points_index.start
     if not chunk.first:                                   # the segment from the carried point to this chunk's first
         y0, g0 = carry[name]
-        s = 1.0 if scale is None else scale[p0 - 1].item()
-        acc += ((g0 if rule == "left" else 0.5 * (g0 + g[0])) * ((y[0] - y0) * s)).to(acc.dtype)
+        acc += segment_terms(torch.stack([y0, y[0]]), torch.stack([g0, g[0]]), rule,
+                             None if scale is None else scale[p0 - 1:p0])[0].to(acc.dtype)
     if len(y) > 1:
         acc += segment_sum(y, g, rule, None if scale is None else scale[p0:p0 + len(y) - 1]).to(acc.dtype)
     scores[name][chunk.examples] = acc
@@ -46,16 +46,16 @@ def _target_grads(problem: Problem, chunk: PathChunk, at: Tensor, retain_graph: 
     check_pass(f.detach(), at[chunk.points_index], gs, None, chunk.examples)
     return gs
 
-def _conductance_scores(problems: Sequence[Problem], alphas: Tensor, at: Tensor, rule: str, batch_size: Optional[int],
+def _conductance_scores(problems: Sequence[Problem], grid: PathGrid, batch_size: Optional[int],
                         autocast: Optional[torch.dtype] = None, progress: bool = False) -> list:
-    "Sum each layer's path segments chunk by chunk for every problem (one target each), the passes run at the points `at`, shared."
-    scores, carry, scale = [{} for _ in problems], [{} for _ in problems], segment_scales(alphas, at)
+    "Sum each layer's path segments chunk by chunk for every problem (one target each), the passes run at `grid.at`, shared."
+    scores, carry = [{} for _ in problems], [{} for _ in problems]
     first, more = problems[0], len(problems) > 1
-    for chunk in walk_path(first, at, batch_size, retain_graph=more, keep_output=more, autocast=autocast, progress=progress):
+    for chunk in walk_path(first, grid.at, batch_size, retain_graph=more, keep_output=more, autocast=autocast, progress=progress):
         for i, p in enumerate(problems):
-            grads = chunk.grads if i == 0 else _target_grads(p, chunk, at, retain_graph=i < len(problems) - 1)
+            grads = chunk.grads if i == 0 else _target_grads(p, chunk, grid.at, retain_graph=i < len(problems) - 1)
             for name in p.layers:
-                add_segments(scores[i], carry[i], name, chunk, chunk.values[name], grads[name], rule, len(p.start), scale)
+                add_segments(scores[i], carry[i], name, chunk, chunk.values[name], grads[name], grid.rule, len(p.start), grid.scales)
         del chunk                                          # free this chunk before the next one is computed
     return scores
 
@@ -94,10 +94,10 @@ def layer_conductance(model: nn.Module, # the model; left exactly as it was
     with preserved_state(model):
         problem = prepare(model, inputs, layers, target, baselines, input_layer, attribute_to,
                           probe_baseline=tol is not None, additional_forward_args=additional_forward_args, forward_kwargs=forward_kwargs)   # without tol, F(x') is the path's first point (or one probe when one-sided)
-        alphas = path_alphas(steps, torch.float64, problem.start.device)
+        grid = PathGrid.uniform(steps, rule, problem.start.dtype, one_sided, problem.start.device)
+        alphas = grid.alphas
         if tol is None:
-            at = inside_alphas(alphas, problem.start.dtype, one_sided)
-            scores, passes = _conductance_scores([problem], alphas, at, rule, batch_size, autocast, progress)[0], len(alphas)
+            scores, passes = _conductance_scores([problem], grid, batch_size, autocast, progress)[0], len(alphas)
         else:
             path = RefinedPath(problem, alphas, one_sided, rule, batch_size, autocast, progress)
             while (gap := _worst_gap(path.scores, problem.output_diff)) > tol and path.segments < max_steps:
@@ -141,17 +141,23 @@ class RefinedPath:
                  autocast: Optional[torch.dtype] = None, progress: bool = False):
         self.problem, self.rule, self.one_sided = problem, rule, one_sided
         self.walk = dict(batch_size=batch_size, autocast=autocast, progress=progress)
-        self.alphas, self.at = alphas, self._inside(alphas)
+        self.grid = self._grid(alphas)
         self.f, self.values, self.grads = self._run(self.at)
         self.passes = len(self.at)
         self._sum()
 
     @property
-    def segments(self) -> int: return len(self.alphas) - 1
+    def segments(self) -> int: return self.grid.segments
 
-    def _inside(self, alphas: Tensor) -> Tensor:
-        "Where the passes of `alphas` run: as on a uniform path with the same points."
-        return inside_alphas(alphas, self.problem.start.dtype, self.one_sided)
+    @property
+    def alphas(self) -> Tensor: return self.grid.alphas
+
+    @property
+    def at(self) -> Tensor: return self.grid.at
+
+    def _grid(self, alphas: Tensor) -> PathGrid:
+        "The grid of `alphas`: its passes run where a uniform path with the same points runs them."
+        return PathGrid(alphas, self.rule, self.problem.start.dtype, self.one_sided)
 
     def _run(self, at: Tensor) -> tuple:
         "F (P, N) and each layer's values and gradients (P, N, *unit) at the points `at`, from one walk."
@@ -172,12 +178,10 @@ class RefinedPath:
         diff = self.problem.output_diff.double().abs().clamp_min(1e-12)
         f = self.f.clone()
         f[0], f[-1] = self.problem.f_baseline.double(), self.problem.f_input.double()   # F at alpha = 0 and 1 exactly
-        df, scale = f[1:] - f[:-1], segment_scales(self.alphas, self.at)
+        df = f[1:] - f[:-1]
         self.scores, errors = {}, []
         for name, y in self.values.items():
-            g = self.grads[name]
-            dy = (y[1:] - y[:-1]) * scale.to(y.dtype).view(-1, *[1] * (y.dim() - 1))
-            c = ((g[:-1] if self.rule == "left" else 0.5 * (g[:-1] + g[1:])) * dy).to(accumulator_dtype(y))
+            c = self.grid.terms(y, self.grads[name]).to(accumulator_dtype(y))
             self.scores[name] = c.sum(0)
             errors.append((c.flatten(2).sum(2).double() - df) / diff)
         self.errors = torch.cat(errors, 1)                # (segments, layers x examples): a column adds up to its relative gap
@@ -187,8 +191,8 @@ class RefinedPath:
         old = len(self.alphas)
         new = split_segments(self.alphas, self.errors, max(1, max_steps - self.segments))
         order = torch.cat([self.alphas, new]).argsort()
-        self.alphas, ran = torch.cat([self.alphas, new])[order], torch.cat([self.at, new])[order]
-        self.at = self._inside(self.alphas)
+        ran = torch.cat([self.at, new])[order]
+        self.grid = self._grid(torch.cat([self.alphas, new])[order])
         todo = (order >= old) | (ran != self.at)       # the midpoints, and an end whose segment became shorter than 2 delta
         f, ys, gs = self._run(self.at[todo])
         merge = lambda kept, fresh: torch.cat([kept, fresh.new_empty(len(new), *fresh.shape[1:])])[order].index_put_((todo,), fresh)
@@ -223,10 +227,9 @@ def conductance_per_target(model: nn.Module, # the model; left exactly as it was
     with preserved_state(model):
         problems = [prepare(model, inputs, layers, t, baselines, input_layer, attribute_to, probe_baseline=i > 0,   # the first: from the walk
                             additional_forward_args=additional_forward_args, forward_kwargs=forward_kwargs) for i, t in enumerate(specs)]
-        alphas = path_alphas(steps, torch.float64, problems[0].start.device)
-        at = inside_alphas(alphas, problems[0].start.dtype, one_sided)
-        all_scores = _conductance_scores(problems, alphas, at, rule, batch_size, autocast, progress)
-    return {k: _conductance_result(p, scores, steps, rule, len(alphas)) for k, p, scores in zip(keys, problems, all_scores)}
+        grid = PathGrid.uniform(steps, rule, problems[0].start.dtype, one_sided, problems[0].start.device)
+        all_scores = _conductance_scores(problems, grid, batch_size, autocast, progress)
+    return {k: _conductance_result(p, scores, steps, rule, len(grid.alphas)) for k, p, scores in zip(keys, problems, all_scores)}
 
 # %% ../nbs/05_conductance.ipynb #2f58385a
 class UnitFlows:
@@ -281,12 +284,10 @@ def neuron_conductance(model: nn.Module, # the model; left exactly as it was
         name = next(iter(problem.layers))
         batched = problem.start.is_cuda if batched_backward is None else batched_backward
         rows = batch_size or default_rows(problem.start, multiplier=max(1, len(neurons)) if batched else 1)
-        alphas = path_alphas(steps, torch.float64, problem.start.device)
-        weights = point_weights(steps, rule, torch.float64, problem.start.device)
+        grid = PathGrid.uniform(steps, rule, problem.start.dtype, one_sided, problem.start.device)
         flows = UnitFlows(problem, lambda shape, dtype, device: unit_masks(shape, neurons, by_channel, dtype, device),
-                          weights, batched)
-        at = inside_alphas(alphas, problem.start.dtype, one_sided)
-        for chunk in walk_path(problem, at, rows, retain_graph=True, points_grad=True, autocast=autocast,
+                          grid.weights, batched)
+        for chunk in walk_path(problem, grid.at, rows, retain_graph=True, points_grad=True, autocast=autocast,
                                progress=progress):
             flows.add(chunk, chunk.values[name], chunk.grads[name])
             del chunk
@@ -308,11 +309,10 @@ def total_conductance_reference(model: nn.Module, inputs: InputsSpec, layer: Lay
         problem = prepare(model, inputs, layer, target, baselines, input_layer, attribute_to, additional_forward_args=additional_forward_args, forward_kwargs=forward_kwargs)
         name = next(iter(problem.layers))
         diff = problem.start - problem.baselines
-        weights = point_weights(steps, rule, torch.float64)
-        total, unit_list = None, None
+        grid = PathGrid.uniform(steps, rule, problem.start.dtype, one_sided)
+        weights, total, unit_list = grid.weights, None, None
         with problem.recorder() as rec:
-            alphas = path_alphas(steps, torch.float64)
-            for k, a in enumerate(inside_alphas(alphas, problem.start.dtype, one_sided)):
+            for k, a in enumerate(grid.at):
                 rec.reset()
                 with torch.enable_grad():
                     xk = (problem.baselines + a.item() * diff).requires_grad_()

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from .core import InputsSpec, LayerSpec, TargetSpec, prepare, preserved_state, check_steps, Problem
-from .paths import RULES, check_rule, path_alphas, point_weights, walk_path, default_rows, inside_alphas, segment_scales
+from .paths import RULES, PathGrid, check_rule, walk_path, default_rows
 from .results import max_relative_error, unit_masks
 from .conductance import UnitFlows, add_segments, layer_conductance, total_conductance_reference
 
@@ -83,10 +83,8 @@ def _path_integrals(problem: Problem, name: str, steps: int, rule: str, units: l
     "One walk: neuron IG of every unit, the input-gradient flow through the layer, input IG, and neuron conductance of `units`."
     n = len(problem.start)
     rows = batch_size or default_rows(problem.start, multiplier=(len(units) + 2) if problem.start.is_cuda else 2)
-    alphas = path_alphas(steps, torch.float64, problem.start.device)
-    weights = point_weights(steps, rule, torch.float64, problem.start.device)
-    at = inside_alphas(alphas, problem.start.dtype, one_sided)   # one-sided gradients at the ends
-    scale = segment_scales(alphas, at)
+    grid = PathGrid.uniform(steps, rule, problem.start.dtype, one_sided, problem.start.device)   # one-sided gradients at the ends
+    weights, at, scale = grid.weights, grid.at, grid.scales
     def masks(shape, dtype, device):                    # the whole layer first (the flow through it), then each unit
         return torch.cat([torch.ones(1, *shape, dtype=dtype, device=device), unit_masks(shape, units, False, dtype, device)])
     flows, nig, carry, ig = UnitFlows(problem, masks, weights, problem.start.is_cuda), {}, {}, None

@@ -10,7 +10,7 @@ import torch
 from torch import nn, Tensor
 
 from .core import InputsSpec, LayerSpec, TargetSpec, prepare, preserved_state, check_steps, Problem
-from .paths import check_rule, path_alphas, point_weights, walk_path
+from .paths import PathGrid, check_rule, walk_path
 from .results import AttributionResult, accumulator_dtype, completeness_gap
 
 # %% auto #0
@@ -37,7 +37,7 @@ def _measure(model, inputs, layers, target, baselines, batch_size, input_layer, 
                           additional_forward_args=additional_forward_args, forward_kwargs=forward_kwargs)
         dev = problem.start.device
         if steps is None: alphas, weights = torch.ones(1, dtype=torch.float64, device=dev), torch.ones(1, dtype=torch.float64, device=dev)
-        else: alphas, weights = path_alphas(steps, torch.float64, dev), point_weights(steps, rule, torch.float64, dev)
+        else: grid = PathGrid.uniform(steps, rule, one_sided=False, device=dev); alphas, weights = grid.alphas, grid.weights
         scores = _weighted_layer_sums(problem, alphas, weights, batch_size, what)
     diff = problem.output_diff
     delta = {k: completeness_gap(v, diff) for k, v in scores.items()} if what == "grad_x_value" else None

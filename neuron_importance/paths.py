@@ -13,11 +13,12 @@ import math, warnings
 import torch
 from torch import Tensor, nn
 
-from .core import Problem, check_batch_size, check_pass, grad_or_zeros, vjp
+from .core import Problem, check_batch_size, check_pass, check_steps, grad_or_zeros, vjp
 
 # %% auto #0
-__all__ = ['RULES', 'check_rule', 'path_alphas', 'point_weights', 'inside_alphas', 'segment_sum', 'segment_scales',
-           'default_rows', 'rows_for_memory', 'PathChunk', 'frozen_parameters', 'walk_path', 'unit_vjp_sums']
+__all__ = ['RULES', 'check_rule', 'path_alphas', 'point_weights', 'inside_alphas', 'segment_terms', 'segment_sum',
+           'segment_scales', 'PathGrid', 'default_rows', 'rows_for_memory', 'PathChunk', 'frozen_parameters',
+           'walk_path', 'unit_vjp_sums']
 
 # %% ../nbs/04_paths.ipynb #d812455c
 RULES = ("trapezoid", "left")
@@ -58,15 +59,24 @@ def inside_alphas(alphas: Tensor, # path points, increasing (float64)
     return a
 
 # %% ../nbs/04_paths.ipynb #4cb9b2ec
+def segment_terms(values: Tensor, # (P, ...) y at consecutive path points
+                  grads: Tensor, # (P, ...) dF/dy at the same points
+                  rule: str = "trapezoid",
+                  scale: Optional[Tensor] = None, # (P-1,) factors on each segment's change of y (`segment_scales`)
+                 ) -> Tensor: # (P-1, ...) one term per segment
+    "Each segment's `grad * (y_{k+1} - y_k)`, with the left or the averaged (trapezoid) gradient: the one place a rule's arithmetic is written."
+    dy = values[1:] - values[:-1]
+    if scale is not None: dy = dy * scale.to(dy.dtype).view(-1, *[1] * (dy.dim() - 1))
+    g = grads[:-1] if rule == "left" else 0.5 * (grads[:-1] + grads[1:])
+    return g * dy
+
+# %% ../nbs/04_paths.ipynb #cf588175
 def segment_sum(values: Tensor, # (P, ...) y at consecutive path points
                 grads: Tensor, # (P, ...) dF/dy at the same points
                 rule: str = "trapezoid",
                 scale: Optional[Tensor] = None) -> Tensor: # (P-1,) factors on each segment's change of y (`segment_scales`)
     "Sum of `grad * (y_{k+1} - y_k)` over consecutive points, with the left or the averaged (trapezoid) gradient."
-    dy = values[1:] - values[:-1]
-    if scale is not None: dy = dy * scale.to(dy.dtype).view(-1, *[1] * (dy.dim() - 1))
-    g = grads[:-1] if rule == "left" else 0.5 * (grads[:-1] + grads[1:])
-    return (g * dy).sum(0)
+    return segment_terms(values, grads, rule, scale).sum(0)
 
 # %% ../nbs/04_paths.ipynb #14027e55
 def segment_scales(alphas: Tensor, # the path points
@@ -74,6 +84,44 @@ def segment_scales(alphas: Tensor, # the path points
                   ) -> Tensor: # (P-1,) one factor per segment
     "Factor that stretches each segment's change of y between the points `at` back to the segment between `alphas`."
     return (alphas[1:] - alphas[:-1]) / (at[1:] - at[:-1])
+
+# %% ../nbs/04_paths.ipynb #32467562
+@dataclass
+class PathGrid:
+    "One walk's path, built once: the points, where the passes run, the rule, the points' weights and the segments' scales."
+    alphas: Tensor                      # (P,) increasing path points in [0, 1], float64
+    rule: str = "trapezoid"             # "trapezoid" or "left"
+    dtype: torch.dtype = torch.float32  # the path's dtype: it sets how far one-sided ends move inside
+    one_sided: bool = True              # run the ends just inside the path (`inside_alphas`)
+    weights: Optional[Tensor] = None    # (P,) each point's weight; None: the rule's weights on the points' intervals
+
+    def __post_init__(self):
+        check_rule(self.rule)
+        self.at = inside_alphas(self.alphas, self.dtype, self.one_sided)     # where the passes run
+        self.scales = segment_scales(self.alphas, self.at)                  # (P-1,) one factor per segment
+        if self.weights is None:
+            gaps = self.alphas[1:] - self.alphas[:-1]
+            w = torch.zeros_like(self.alphas)
+            if self.rule == "left": w[:-1] = gaps
+            else: w[:-1] += 0.5 * gaps; w[1:] += 0.5 * gaps
+            self.weights = w
+
+    @classmethod
+    def uniform(cls, steps: int, # m, the number of segments
+                rule: str = "trapezoid", dtype=torch.float32, one_sided: bool = True, device=None) -> PathGrid:
+        "The `m+1` points `k/m` with `point_weights`."
+        check_steps(steps)
+        return cls(path_alphas(steps, torch.float64, device), rule, dtype, one_sided, point_weights(steps, rule, torch.float64, device))
+
+    @property
+    def segments(self) -> int: return len(self.alphas) - 1
+
+    def terms(self, values: Tensor, # (c, ...) y at `c` consecutive points of the grid
+              grads: Tensor, # (c, ...) dF/dy at the same points
+              first: int = 0, # the index of the first of those points
+             ) -> Tensor: # (c-1, ...) the terms of the segments between them
+        "`segment_terms` of consecutive points of this grid, with its rule and its segments' scales."
+        return segment_terms(values, grads, self.rule, self.scales[first:first + len(values) - 1])
 
 # %% ../nbs/04_paths.ipynb #d5016159
 def default_rows(start: Tensor, # the path's end points, (N, ...)
