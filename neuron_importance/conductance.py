@@ -4,13 +4,14 @@
 
 # %% ../nbs/05_conductance.ipynb #3533627a
 from __future__ import annotations
+from dataclasses import replace
 from typing import Callable, Optional, Sequence
 import itertools, warnings
 
 import torch
 from torch import nn, Tensor
 
-from .core import InputsSpec, LayerSpec, TargetSpec, prepare, preserved_state, check_steps, Problem
+from .core import InputsSpec, LayerSpec, TargetSpec, preserved_state, check_steps, Problem, request_of, shares_request
 from .core import grad_or_zeros, check_pass
 from .paths import (RULES, check_rule, segment_sum, segment_terms, walk_path, default_rows,
                                      PathChunk, PathGrid, unit_vjp_sums)
@@ -70,42 +71,34 @@ def _worst_gap(scores: dict, output_diff: Tensor) -> float:
     return max(relative_gap(completeness_gap(v, output_diff), output_diff).max().item() for v in scores.values())
 
 # %% ../nbs/05_conductance.ipynb #5be7796d
+@shares_request()
 def layer_conductance(model: nn.Module, # the model; left exactly as it was
                       inputs: InputsSpec, # (N, ...) inputs, or a tuple of them (token ids when `input_layer` is set)
                       layers: LayerSpec | Sequence[LayerSpec], # dotted name(s) or module(s), all from the same passes
-                      target: TargetSpec = None, # None (predicted class), int, per-example ints, or callable output -> (N,)
-                      baselines=None, # None (zeros), a scalar, or a tensor broadcastable to the path's inputs
+                      target: TargetSpec = None, # what F is: None (each example's predicted class), an int, per-example ints, or a callable (see `request`)
+                      baselines=None, # x': None (zeros), a number, a tensor broadcastable to the path's inputs, or one per input (see `request`)
                       steps: int = 50, # m: path segments; m+1 points alpha_k = k/m, both ends included (the start with `tol`)
-                      rule: str = "trapezoid", # "trapezoid" (averaged gradient, second order) or "left" (Captum's sum)
-                      batch_size: Optional[int] = None, # rows (examples x points) per forward pass; None: from memory
-                      input_layer: Optional[LayerSpec] = None, # run the path in this layer's output space (e.g. an embedding)
-                      attribute_to: str = "output", # conductance of each layer's "output" or its "input"
-                      tol: Optional[float] = None, # refine the path until every layer's relative completeness gap <= tol
+                      *, tol: Optional[float] = None, # refine the path until every layer's relative completeness gap <= tol
                       max_steps: int = 1024, # with `tol`: the most segments the refined path may have
-                      autocast: Optional[torch.dtype] = None, # forward passes under autocast (sums stay in float32)
-                      progress: bool = False, # show a progress bar over the path points
-                      additional_forward_args=None, # extra positional arguments after the inputs, not interpolated (per-example tensors go with their examples)
-                      forward_kwargs: Optional[dict] = None, # keyword arguments of the model's forward (e.g. attention_mask), not interpolated
-                      one_sided: bool = True, # gradients at alpha = 0 and 1 as limits from inside the path (False: at the ends, as Captum)
-                     ) -> AttributionResult:
+                      **kwargs) -> AttributionResult:
     "Total conductance of every unit of every layer in `layers`, from one set of forward/backward passes along the path."
-    check_steps(steps); check_rule(rule)
+    req = request_of(layer_conductance, target=target, baselines=baselines, **kwargs)
+    check_steps(steps); check_rule(req.rule)
     if tol is not None and not tol > 0: raise ValueError(f"tol must be a positive number, got {tol!r}.")
     with preserved_state(model):
-        problem = prepare(model, inputs, layers, target, baselines, input_layer, attribute_to,
-                          probe_baseline=tol is not None, additional_forward_args=additional_forward_args, forward_kwargs=forward_kwargs)   # without tol, F(x') is the path's first point (or one probe when one-sided)
-        grid = PathGrid.uniform(steps, rule, problem.start.dtype, one_sided, problem.start.device)
+        problem = req.prepare(model, inputs, layers, probe_baseline=tol is not None)   # without tol, F(x') is the path's first point (or one probe when one-sided)
+        grid = PathGrid.uniform(steps, req.rule, problem.start.dtype, req.one_sided, problem.start.device)
         alphas = grid.alphas
         if tol is None:
-            scores, passes = _conductance_scores([problem], grid, batch_size, autocast, progress)[0], len(alphas)
+            scores, passes = _conductance_scores([problem], grid, req.batch_size, req.autocast, req.progress)[0], len(alphas)
         else:
-            path = RefinedPath(problem, alphas, one_sided, rule, batch_size, autocast, progress)
+            path = RefinedPath(problem, alphas, req.one_sided, req.rule, req.batch_size, req.autocast, req.progress)
             while (gap := _worst_gap(path.scores, problem.output_diff)) > tol and path.segments < max_steps:
                 path.refine(max_steps)
             scores, passes, alphas = path.scores, path.passes, path.alphas
     if tol is not None and gap > tol:
         warnings.warn(f"Completeness gap {gap:.3g} is above tol={tol} at max_steps={max_steps}; raise max_steps.")
-    return _conductance_result(problem, scores, len(alphas) - 1, rule, passes, alphas if tol is not None else None)
+    return _conductance_result(problem, scores, len(alphas) - 1, req.rule, passes, alphas if tol is not None else None)
 
 # %% ../nbs/05_conductance.ipynb #b8f68e2f
 def split_segments(alphas: Tensor, # current path points, increasing
@@ -203,33 +196,26 @@ class RefinedPath:
         self._sum()
 
 # %% ../nbs/05_conductance.ipynb #4e15aa4b
+@shares_request("target")
 def conductance_per_target(model: nn.Module, # the model; left exactly as it was
                            inputs: InputsSpec, # (N, ...) inputs, or a tuple of them (token ids when `input_layer` is set)
                            layers: LayerSpec | Sequence[LayerSpec], # dotted name(s) or module(s), all from the same passes
                            targets: dict | Sequence, # name -> target spec, or a list of them (keys 0..T-1): int, per-example ints or callable
-                           baselines=None, # None (zeros), a scalar, or a tensor broadcastable to the path's inputs
+                           baselines=None, # x': None (zeros), a number, a tensor broadcastable to the path's inputs, or one per input (see `request`)
                            steps: int = 50, # m: path segments
-                           rule: str = "trapezoid", # "trapezoid" (averaged gradient, second order) or "left" (Captum's sum)
-                           batch_size: Optional[int] = None, # rows (examples x points) per forward pass; None: from memory
-                           input_layer: Optional[LayerSpec] = None, # run the path in this layer's output space (e.g. an embedding)
-                           attribute_to: str = "output", # conductance of each layer's "output" or its "input"
-                           autocast: Optional[torch.dtype] = None, # forward passes under autocast (sums stay in float32)
-                           progress: bool = False, # show a progress bar over the path points
-                           additional_forward_args=None, # extra positional arguments after the inputs, not interpolated
-                           forward_kwargs: Optional[dict] = None, # keyword arguments of the model's forward, not interpolated
-                           one_sided: bool = True, # gradients at alpha = 0 and 1 as limits from inside the path
-                          ) -> dict: # target name (or index) -> AttributionResult, as `layer_conductance` gives it
+                           **kwargs) -> dict: # target name (or index) -> AttributionResult, as `layer_conductance` gives it
     "Total conductance of every unit for each of several targets (e.g. every head), from one walk: the forward passes are shared."
-    check_steps(steps); check_rule(rule)
+    req = request_of(conductance_per_target, baselines=baselines, **kwargs)
+    check_steps(steps); check_rule(req.rule)
     keys = list(targets) if isinstance(targets, dict) else list(range(len(targets)))
     specs = list(targets.values()) if isinstance(targets, dict) else list(targets)
     if not specs: raise ValueError("targets is empty: give at least one target (e.g. targets={'positive': 0, 'negative': 1}).")
     with preserved_state(model):
-        problems = [prepare(model, inputs, layers, t, baselines, input_layer, attribute_to, probe_baseline=i > 0,   # the first: from the walk
-                            additional_forward_args=additional_forward_args, forward_kwargs=forward_kwargs) for i, t in enumerate(specs)]
-        grid = PathGrid.uniform(steps, rule, problems[0].start.dtype, one_sided, problems[0].start.device)
-        all_scores = _conductance_scores(problems, grid, batch_size, autocast, progress)
-    return {k: _conductance_result(p, scores, steps, rule, len(grid.alphas)) for k, p, scores in zip(keys, problems, all_scores)}
+        problems = [replace(req, target=t).prepare(model, inputs, layers, probe_baseline=i > 0)   # the first: from the walk
+                    for i, t in enumerate(specs)]
+        grid = PathGrid.uniform(steps, req.rule, problems[0].start.dtype, req.one_sided, problems[0].start.device)
+        all_scores = _conductance_scores(problems, grid, req.batch_size, req.autocast, req.progress)
+    return {k: _conductance_result(p, scores, steps, req.rule, len(grid.alphas)) for k, p, scores in zip(keys, problems, all_scores)}
 
 # %% ../nbs/05_conductance.ipynb #2f58385a
 class UnitFlows:
@@ -257,59 +243,53 @@ class UnitFlows:
         return self.total * (self.problem.start - self.problem.baselines)[None].to(self.total.dtype)
 
 # %% ../nbs/05_conductance.ipynb #828f0b16
+@shares_request()
 def neuron_conductance(model: nn.Module, # the model; left exactly as it was
                        inputs: InputsSpec, # (N, ...) inputs, or a tuple of them (token ids when `input_layer` is set)
                        layer: LayerSpec, # the layer whose units are explained
                        neurons, # index tuples into one example's unit shape, or channel numbers with `by_channel`
-                       target: TargetSpec = None, # None (predicted class), int, per-example ints, or callable
-                       baselines=None, # None (zeros), a scalar, or a tensor broadcastable to the path's inputs
+                       target: TargetSpec = None, # what F is: None (each example's predicted class), an int, per-example ints, or a callable (see `request`)
+                       baselines=None, # x': None (zeros), a number, a tensor broadcastable to the path's inputs, or one per input (see `request`)
                        steps: int = 50, # m: path segments, m+1 points
-                       rule: str = "trapezoid", # point weights: "trapezoid" or "left"
-                       batch_size: Optional[int] = None, # rows (examples x points) per forward pass
-                       by_channel: bool = False, # each neuron is a whole channel (filter) of a conv layer
-                       input_layer: Optional[LayerSpec] = None, # run the path in this layer's output space
-                       attribute_to: str = "output", # units of the layer's "output" or its "input"
-                       autocast: Optional[torch.dtype] = None, # forward passes under autocast (sums stay in float32)
-                       progress: bool = False, # show a progress bar over the path points
+                       *, by_channel: bool = False, # each neuron is a whole channel (filter) of a conv layer
                        batched_backward: Optional[bool] = None, # K units in one batched backward; None: on CUDA only
-                       additional_forward_args=None, # extra positional arguments after the inputs, not interpolated (per-example tensors go with their examples)
-                       forward_kwargs: Optional[dict] = None, # keyword arguments of the model's forward (e.g. attention_mask), not interpolated
-                       one_sided: bool = True, # gradients at alpha = 0 and 1 as limits from inside the path (False: at the ends)
-                      ): # (N, K, *path_shape): conductance of each input feature through each unit; one such tensor per input for a tuple of inputs
+                       **kwargs): # (N, K, *path_shape): conductance of each input feature through each unit; one such tensor per input for a tuple of inputs
     "Dhamdhere's per-input conductance through each of K units, from one walk along the path."
-    check_steps(steps); check_rule(rule)
+    req = request_of(neuron_conductance, target=target, baselines=baselines, **kwargs)
+    check_steps(steps); check_rule(req.rule)
     neurons = as_units(neurons)
     with preserved_state(model):
-        problem = prepare(model, inputs, layer, target, baselines, input_layer, attribute_to, probe_baseline=False, additional_forward_args=additional_forward_args, forward_kwargs=forward_kwargs)
+        problem = req.prepare(model, inputs, layer, probe_baseline=False)
         name = next(iter(problem.layers))
         batched = problem.start.is_cuda if batched_backward is None else batched_backward
-        rows = batch_size or default_rows(problem.start, multiplier=max(1, len(neurons)) if batched else 1)
-        grid = PathGrid.uniform(steps, rule, problem.start.dtype, one_sided, problem.start.device)
+        rows = req.batch_size or default_rows(problem.start, multiplier=max(1, len(neurons)) if batched else 1)
+        grid = PathGrid.uniform(steps, req.rule, problem.start.dtype, req.one_sided, problem.start.device)
         flows = UnitFlows(problem, lambda shape, dtype, device: unit_masks(shape, neurons, by_channel, dtype, device),
                           grid.weights, batched)
-        for chunk in walk_path(problem, grid.at, rows, retain_graph=True, points_grad=True, autocast=autocast,
-                               progress=progress):
+        for chunk in walk_path(problem, grid.at, rows, retain_graph=True, points_grad=True, autocast=req.autocast,
+                               progress=req.progress):
             flows.add(chunk, chunk.values[name], chunk.grads[name])
             del chunk
     return problem.per_input(flows.result().transpose(0, 1))
 
 # %% ../nbs/05_conductance.ipynb #a58a17d3
-def total_conductance_reference(model: nn.Module, inputs: InputsSpec, layer: LayerSpec,
-                                target: TargetSpec = None, baselines=None, steps: int = 50,
-                                rule: str = "trapezoid", # point weights: "trapezoid" or "left"
-                                units: Optional[Sequence] = None, # index tuples; None means every unit
-                                input_layer: Optional[LayerSpec] = None, attribute_to: str = "output",
-                                additional_forward_args=None, # extra positional arguments after the inputs, not interpolated (per-example tensors go with their examples)
-                                forward_kwargs: Optional[dict] = None, # keyword arguments of the model's forward (e.g. attention_mask), not interpolated
-                                one_sided: bool = True, # gradients at alpha = 0 and 1 as limits from inside the path
-                               ) -> Tensor: # (N, *unit_shape), or (N, len(units)) when `units` is given
+@shares_request("batch_size", "autocast", "progress")
+def total_conductance_reference(model: nn.Module, # the model; left exactly as it was
+                                inputs: InputsSpec, # (N, ...) inputs, or a tuple of them (token ids when `input_layer` is set)
+                                layer: LayerSpec, # the layer whose units are explained
+                                target: TargetSpec = None, # what F is: None (each example's predicted class), an int, per-example ints, or a callable (see `request`)
+                                baselines=None, # x': None (zeros), a number, a tensor broadcastable to the path's inputs, or one per input (see `request`)
+                                steps: int = 50, # m: path segments, m+1 points
+                                *, units: Optional[Sequence] = None, # index tuples; None means every unit
+                                **kwargs) -> Tensor: # (N, *unit_shape), or (N, len(units)) when `units` is given
     "Total conductance from the paper's formula, `sum_i (x_i - x'_i) sum_k w_k dF/dy dy/dx_i`, one backward per unit per point."
-    check_steps(steps); check_rule(rule)
+    req = request_of(total_conductance_reference, target=target, baselines=baselines, **kwargs)
+    check_steps(steps); check_rule(req.rule)
     with preserved_state(model):
-        problem = prepare(model, inputs, layer, target, baselines, input_layer, attribute_to, additional_forward_args=additional_forward_args, forward_kwargs=forward_kwargs)
+        problem = req.prepare(model, inputs, layer)
         name = next(iter(problem.layers))
         diff = problem.start - problem.baselines
-        grid = PathGrid.uniform(steps, rule, problem.start.dtype, one_sided)
+        grid = PathGrid.uniform(steps, req.rule, problem.start.dtype, req.one_sided)
         weights, total, unit_list = grid.weights, None, None
         with problem.recorder() as rec:
             for k, a in enumerate(grid.at):

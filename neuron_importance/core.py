@@ -4,20 +4,22 @@
 
 # %% ../nbs/00_core.ipynb #0e2d88c3
 from __future__ import annotations
-import difflib, functools, os, warnings
+import difflib, functools, inspect, os, warnings
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Callable, Optional, Sequence, Union
 
 import torch
 from torch import nn, Tensor
+from fastcore.meta import delegates
 
 # %% auto #0
 __all__ = ['LayerSpec', 'InputsSpec', 'TargetSpec', 'named_modules', 'resolve_layers', 'check_model', 'preserved_state',
            'as_inputs', 'ModelCall', 'model_call', 'LayerRecorder', 'model_output', 'output_scores', 'Target',
            'resolve_target', 'check_finite', 'check_steps', 'check_batch_size', 'resolve_baselines', 'check_pass',
-           'Problem', 'prepare', 'output_shapes', 'grad_or_zeros', 'vjp', 'cache_dir', 'save_atomic']
+           'Problem', 'prepare', 'Request', 'request', 'shares_request', 'request_of', 'output_shapes', 'grad_or_zeros',
+           'vjp', 'cache_dir', 'save_atomic']
 
 # %% ../nbs/00_core.ipynb #2d745531
 def named_modules(model: nn.Module) -> dict[str, nn.Module]:
@@ -525,6 +527,73 @@ def prepare(model: nn.Module, # the model
         check_pass(problem.f_input, torch.ones(1, dtype=torch.float64))
     if probe_baseline: problem.f_baseline = problem.baseline_output()
     return problem
+
+# %% ../nbs/00_core.ipynb #012f1ec4
+@dataclass(frozen=True)
+class Request:
+    "The settings every method shares, checked once by `request` (its parameters document them)."
+    target: object = None
+    baselines: object = None
+    input_layer: object = None
+    attribute_to: str = "output"
+    batch_size: Optional[int] = None
+    additional_forward_args: object = None
+    forward_kwargs: Optional[dict] = None
+    rule: str = "trapezoid"
+    one_sided: bool = True
+    autocast: Optional[torch.dtype] = None
+    progress: bool = False
+
+    def prepare(self, model: nn.Module, inputs, layers, probe_baseline: bool = True) -> Problem:
+        "`prepare` with this request's settings: the validated `Problem` for `model` at `inputs`, recording `layers`."
+        return prepare(model, inputs, layers, self.target, self.baselines, self.input_layer, self.attribute_to, probe_baseline,
+                       self.additional_forward_args, self.forward_kwargs)
+
+    def settings(self, *but: str) -> dict:
+        "The settings as keyword arguments for another method's call, without those named in `but`."
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name not in but}
+
+# %% ../nbs/00_core.ipynb #b3e04317
+def request(target: TargetSpec = None, # None (each example's predicted class), an int, one int per example (a sequence or 1-d tensor), or a callable output -> (N,)
+            baselines=None, # None (zeros), a number, a tensor broadcastable to the path's inputs, or one of those per input
+            input_layer: Optional[LayerSpec] = None, # run the path in this layer's output space (e.g. an embedding); the inputs are then token ids
+            attribute_to: str = "output", # score the units of each layer's "output" or of its "input"
+            batch_size: Optional[int] = None, # what one forward pass holds: rows (examples x path points) for path methods, examples for one-pass methods; None: sized from memory
+            additional_forward_args=None, # extra positional arguments after the inputs, not interpolated (per-example tensors go with their examples)
+            forward_kwargs: Optional[dict] = None, # keyword arguments of the model's forward (e.g. attention_mask), not interpolated
+            rule: str = "trapezoid", # path methods: "trapezoid" (averaged gradient, second order) or "left" (Captum's Riemann sum)
+            one_sided: bool = True, # path methods: gradients at alpha = 0 and 1 as limits from inside the path (False: at the ends, as Captum takes them)
+            autocast: Optional[torch.dtype] = None, # path methods: forward passes under autocast (torch.bfloat16, torch.float16); sums stay in float32
+            progress: bool = False, # show a progress bar over the passes
+           ) -> Request:
+    "The settings every method shares, checked once and returned as a `Request`: the one place they are defined and documented."
+    if attribute_to not in ("output", "input"): raise ValueError(f"attribute_to must be 'output' or 'input', not {attribute_to!r}.")
+    check_batch_size(batch_size)
+    if forward_kwargs is not None and not (isinstance(forward_kwargs, dict) and all(isinstance(k, str) for k in forward_kwargs)):
+        raise ValueError(f"forward_kwargs must be a dict of keyword arguments (e.g. dict(attention_mask=mask)), not {type(forward_kwargs).__name__}.")
+    if not isinstance(one_sided, bool): raise ValueError(f"one_sided must be True or False, not {one_sided!r}.")
+    if autocast is not None and not (isinstance(autocast, torch.dtype) and autocast.is_floating_point):
+        raise ValueError(f"autocast must be None or a floating dtype such as torch.bfloat16, not {autocast!r}.")
+    return Request(target, baselines, input_layer, attribute_to, batch_size, additional_forward_args, forward_kwargs, rule,
+                   one_sided, autocast, bool(progress))
+
+# %% ../nbs/00_core.ipynb #7e932ef6
+def shares_request(*but: str, # settings of `request` this function does not take
+                  ):
+    "Decorator: the function's `**kwargs` are `request`'s settings (all but `but`), shown in its signature and documented by `request`'s comments."
+    return delegates(request, but=list(but))
+
+# %% ../nbs/00_core.ipynb #19ec4ccf
+def request_of(fn: Callable, # the public function called: its signature lists the settings it takes
+               **settings) -> Request:
+    "The `Request` of one call of `fn`: a setting `fn` does not take is refused by name, with the closest it does take; the rest go to `request`."
+    takes = [k for k in inspect.signature(fn).parameters if k in inspect.signature(request).parameters]
+    unknown = [k for k in settings if k not in takes]
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], takes, n=3, cutoff=0.5)
+        raise TypeError(f"{fn.__name__}() got an unexpected keyword argument {unknown[0]!r}: " +
+                        (f"did you mean {' or '.join(map(repr, close))}?" if close else f"it takes {', '.join(takes)}."))
+    return request(**settings)
 
 # %% ../nbs/00_core.ipynb #14950e73
 def output_shapes(model: nn.Module, # the model; left exactly as it was

@@ -15,7 +15,7 @@ from torch import nn, Tensor
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from fastprogress.fastprogress import progress_bar
 
-from .core import LayerSpec, output_scores, output_shapes, resolve_layers, save_atomic
+from .core import LayerSpec, output_scores, output_shapes, request_of, resolve_layers, save_atomic, shares_request
 from .viz import DOCS_WIDTH, sign_legend, signed_bars
 from .registry import check_measure, measure_names, measure_scores
 
@@ -304,7 +304,7 @@ def _add_batch(model, batches, step: int, agg: Aggregates, names, method, target
     x, labels = _on(x, device), _labels(labels, len(index), step)
     if target == "label" and labels is None: raise ValueError('target="label" needs items (inputs, label).')
     tgt = labels.to(device) if target == "label" else target
-    try: scores = measure_scores(model, x, names, method, tgt, steps, baselines, input_layer,
+    try: scores = measure_scores(model, x, names, method, tgt, steps, baselines, input_layer=input_layer,
                                 additional_forward_args=tuple(_for_batch(a, index, n_data) for a in args),
                                 forward_kwargs={k: _for_batch(v, index, n_data) for k, v in kwargs.items()})
     except RuntimeError as e:
@@ -317,6 +317,7 @@ def _add_batch(model, batches, step: int, agg: Aggregates, names, method, target
     agg.add(scores, classes, index)
 
 # %% ../nbs/13_dataset.ipynb #4e7a92db
+@shares_request("attribute_to", "rule", "one_sided", "autocast")
 def dataset_importance(model: nn.Module, # the model; left exactly as it was (move it to this rank's GPU first when using one)
                        data: Union[Dataset, DataLoader], # items: inputs, or (inputs, label, ...) tuples; inputs may be a tuple of tensors
                        layers: Union[LayerSpec, Sequence[LayerSpec]], # one or more layers, all from the same passes
@@ -328,16 +329,15 @@ def dataset_importance(model: nn.Module, # the model; left exactly as it was (mo
                        num_classes: Optional[int] = None, # classes for per_class; default: the model's output width
                        top_k: int = 0, # also keep each unit's top-k examples (dataset indices)
                        baselines=None, # as for the measures: None (zeros), a scalar, or a tensor that broadcasts over a batch
-                       input_layer: Optional[LayerSpec] = None, # run paths in this layer's output space (text models)
-                       checkpoint: Optional[Union[str, Path]] = None, # file for partial aggregates; an existing one is resumed
+                       *, checkpoint: Optional[Union[str, Path]] = None, # file for partial aggregates; an existing one is resumed
                        checkpoint_every: int = 50, # batches (per rank) between checkpoints
                        out: Optional[Union[str, Path]] = None, # rank 0 saves the result here
                        progress: bool = True, # rank 0 shows a progress bar
                        on_batch: Optional[Callable[[int], None]] = None, # called with the batch number after each batch
-                       additional_forward_args=None, # extra positional arguments of the model; a tensor with one row per dataset example goes with its examples
-                       forward_kwargs: Optional[dict] = None, # keyword arguments of the model, by the same rule (e.g. attention masks of the whole dataset)
-                      ) -> DatasetImportance:
-    "Per-unit importance aggregated over a dataset, streamed batch by batch; sharded over ranks under `torchrun`."
+                       **kwargs) -> DatasetImportance:
+    "Per-unit importance aggregated over a dataset, streamed batch by batch; sharded over ranks under `torchrun`. A tensor in `additional_forward_args` or `forward_kwargs` with one row per dataset example goes with its examples."
+    req = request_of(dataset_importance, baselines=baselines, **kwargs)
+    input_layer, additional_forward_args, forward_kwargs = req.input_layer, req.additional_forward_args, req.forward_kwargs
     check_measure(method, controls=False, what="method")
     bad = [a for a in aggregate if a not in AGGREGATES]
     if bad: raise ValueError(f"Unknown aggregate {bad[0]!r}: choose from {', '.join(AGGREGATES)}.")

@@ -13,6 +13,7 @@ from torch import nn, Tensor
 from torch.overrides import TorchFunctionMode
 
 from .core import InputsSpec, LayerSpec, TargetSpec, check_batch_size, check_pass, Problem, grad_or_zeros, prepare, preserved_state, vjp
+from .core import request_of, shares_request
 from .paths import frozen_parameters
 from .results import AttributionResult, as_units, completeness_gap, unit_masks
 
@@ -716,25 +717,21 @@ def _groups(n: int, batch_size: Optional[int]):
     if size < 1: raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
     return [slice(i, min(n, i + size)) for i in range(0, n, size)]
 
+@shares_request("one_sided", "autocast", "progress")
 def layer_deeplift(model: nn.Module, # the model; left exactly as it was
                    inputs: InputsSpec, # (N, ...) inputs, or a tuple of them (token ids when `input_layer` is set)
                    layers: LayerSpec | Sequence[LayerSpec], # dotted name(s) or module(s), all from one pass
-                   target: TargetSpec = None, # None (predicted class), int, per-example ints, or callable output -> (N,)
-                   baselines=None, # references: None (zeros), a scalar, or a tensor broadcastable to the inputs
-                   input_layer: Optional[LayerSpec] = None, # compare with references in this layer's output space
-                   attribute_to: str = "output", # scores of each layer's "output" or its "input"
-                   batch_size: Optional[int] = None, # examples per pass (each pass holds 2 x batch_size rows)
-                   additional_forward_args=None, # extra positional arguments after the inputs, not interpolated (per-example tensors go with their examples)
-                   forward_kwargs: Optional[dict] = None, # keyword arguments of the model's forward (e.g. attention_mask), not interpolated
-                   rule: str = "rescale", # "rescale" or "reveal_cancel" for the elementwise nonlinearities
-                  ) -> AttributionResult:
+                   target: TargetSpec = None, # what F is: None (each example's predicted class), an int, per-example ints, or a callable (see `request`)
+                   baselines=None, # the references x': None (zeros), a number, a tensor broadcastable to the inputs, or one per input (see `request`)
+                   *, rule: str = "rescale", # "rescale" or "reveal_cancel" for the elementwise nonlinearities
+                   **kwargs) -> AttributionResult:
     "DeepLIFT contributions `m_y * (y(x) - y(x'))` of every unit of every layer in `layers`, from one pass."
+    req = request_of(layer_deeplift, target=target, baselines=baselines, **kwargs)
     check_rule(rule)
     with preserved_state(model):
-        problem = prepare(model, inputs, layers, target, baselines, input_layer, attribute_to, probe_baseline=False,
-                          additional_forward_args=additional_forward_args, forward_kwargs=forward_kwargs)
+        problem = req.prepare(model, inputs, layers, probe_baseline=False)
         n = len(problem.start)
-        scores, problem.f_baseline, groups = {}, torch.empty_like(problem.f_input), _groups(n, batch_size)
+        scores, problem.f_baseline, groups = {}, torch.empty_like(problem.f_input), _groups(n, req.batch_size)
         for ex in groups:
             points, f, values = _deeplift_pass(problem, ex, rule)
             k = ex.stop - ex.start
@@ -751,24 +748,21 @@ def layer_deeplift(model: nn.Module, # the model; left exactly as it was
 # %% ../nbs/07_deeplift.ipynb #bc683458
 
 # %% ../nbs/07_deeplift.ipynb #b0a4c9cc
+@shares_request("batch_size", "one_sided", "autocast", "progress")
 def neuron_deeplift(model: nn.Module, # the model; left exactly as it was
                     inputs: InputsSpec, # (N, ...) inputs, or a tuple of them (token ids when `input_layer` is set)
                     layer: LayerSpec, # the layer whose units are explained
                     neurons, # index tuples into one example's unit shape, or channel numbers with `by_channel`
-                    target: TargetSpec = None, # None (predicted class), int, per-example ints, or callable
-                    baselines=None, # references: None (zeros), a scalar, or a tensor broadcastable to the inputs
+                    target: TargetSpec = None, # what F is: None (each example's predicted class), an int, per-example ints, or a callable (see `request`)
+                    baselines=None, # the references x': None (zeros), a number, a tensor broadcastable to the inputs, or one per input (see `request`)
                     by_channel: bool = False, # each neuron is a whole channel (filter) of a conv layer
-                    input_layer: Optional[LayerSpec] = None, # compare with references in this layer's output space
-                    attribute_to: str = "output", # units of the layer's "output" or its "input"
-                    additional_forward_args=None, # extra positional arguments after the inputs, not interpolated (per-example tensors go with their examples)
-                    forward_kwargs: Optional[dict] = None, # keyword arguments of the model's forward (e.g. attention_mask), not interpolated
-                    rule: str = "rescale", # "rescale" or "reveal_cancel" for the elementwise nonlinearities
-                   ): # (N, K, *path_shape): contribution of each input feature through each unit; one per input for a tuple of inputs
+                    *, rule: str = "rescale", # "rescale" or "reveal_cancel" for the elementwise nonlinearities
+                    **kwargs): # (N, K, *path_shape): contribution of each input feature through each unit; one per input for a tuple of inputs
     "DeepLIFT contributions of each input feature through each of K units: `m_{F,y} m_{y,x_i} (x_i - x'_i)`, from one forward pass."
+    req = request_of(neuron_deeplift, target=target, baselines=baselines, **kwargs)
     neurons, _ = as_units(neurons), check_rule(rule)
     with preserved_state(model):
-        problem = prepare(model, inputs, layer, target, baselines, input_layer, attribute_to, probe_baseline=False,
-                          additional_forward_args=additional_forward_args, forward_kwargs=forward_kwargs)
+        problem = req.prepare(model, inputs, layer, probe_baseline=False)
         n, name = len(problem.start), next(iter(problem.layers))
         points, f, values = _deeplift_pass(problem, slice(0, n), rule)
         y = values[name]

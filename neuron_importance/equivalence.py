@@ -11,7 +11,7 @@ from typing import Optional, Sequence
 import torch
 from torch import nn
 
-from .core import InputsSpec, LayerSpec, TargetSpec, prepare, preserved_state, check_steps, Problem
+from .core import InputsSpec, LayerSpec, TargetSpec, preserved_state, check_steps, Problem, request_of, shares_request
 from .paths import RULES, PathGrid, check_rule, walk_path, default_rows
 from .results import max_relative_error, unit_masks
 from .conductance import UnitFlows, add_segments, layer_conductance, total_conductance_reference
@@ -121,34 +121,30 @@ def _explain(report: EquivalenceReport) -> list:
     return notes
 
 # %% ../nbs/08_equivalence.ipynb #2ff1a0f0
+@shares_request("autocast")
 def check_equivalence(model: nn.Module, # the model; left exactly as it was
                       inputs: InputsSpec, # (N, ...) inputs, or a tuple of them (token ids when `input_layer` is set)
                       layer: LayerSpec, # the layer to check
-                      target: TargetSpec = None, baselines=None,
+                      target: TargetSpec = None, # what F is: None (each example's predicted class), an int, per-example ints, or a callable (see `request`)
+                      baselines=None, # x': None (zeros), a number, a tensor broadcastable to the path's inputs, or one per input (see `request`)
                       steps: int = 64, # path segments for every integral
-                      rule: str = "trapezoid", # quadrature rule
-                      tol: float = 0.01, # tolerance of the checks that carry discretisation error
+                      *, tol: float = 0.01, # tolerance of the checks that carry discretisation error
                       exact_tol: float = 1e-3, # tolerance of the gradient-flow identity, exact up to float error
                       units: int = 4, # units whose batched neuron conductance is checked
                       reference_units: int = 2, # units checked against the slow paper-exact formula (0 to skip)
-                      batch_size: Optional[int] = None, input_layer: Optional[LayerSpec] = None,
-                      attribute_to: str = "output",
-                      progress: bool = False,
-                      additional_forward_args=None, # extra positional arguments after the inputs, not interpolated (per-example tensors go with their examples)
-                      forward_kwargs: Optional[dict] = None, # keyword arguments of the model's forward (e.g. attention_mask), not interpolated
-                      one_sided: bool = True, # gradients at alpha = 0 and 1 as limits from inside the path (False: at the ends)
-                     ) -> EquivalenceReport: # progress bar over the path points of the main walk
+                      **kwargs) -> EquivalenceReport:
     "Check Total Conductance == Neuron IG, neuron-sum == total, flow == IG and completeness on one layer, with a report."
+    req = request_of(check_equivalence, target=target, baselines=baselines, **kwargs)
+    rule = req.rule
     check_steps(steps); check_rule(rule)
     t0 = time.perf_counter()
     with preserved_state(model):
-        problem = prepare(model, inputs, layer, target, baselines, input_layer, attribute_to, additional_forward_args=additional_forward_args, forward_kwargs=forward_kwargs)
+        problem = req.prepare(model, inputs, layer)
         name = next(iter(problem.layers))
         chosen = _top_units(problem, name, max(units, reference_units, 1))
-        r = _path_integrals(problem, name, steps, rule, chosen[:max(units, 1)], batch_size, progress, one_sided)
-        ref = (total_conductance_reference(model, inputs, layer, target, baselines, steps, rule, chosen[:reference_units],
-                                           input_layer, attribute_to, additional_forward_args=additional_forward_args,
-                                           forward_kwargs=forward_kwargs, one_sided=one_sided) if reference_units else None)
+        r = _path_integrals(problem, name, steps, rule, chosen[:max(units, 1)], req.batch_size, req.progress, req.one_sided)
+        ref = (total_conductance_reference(model, inputs, layer, steps=steps, units=chosen[:reference_units],
+                                           **req.settings("batch_size", "autocast", "progress")) if reference_units else None)
     pick = lambda t, us: torch.stack([t[(slice(None), *u)] for u in us], 1).double()
     diff = problem.output_diff.double()
     scale = diff.abs().clamp_min(1e-30)

@@ -12,10 +12,10 @@ import torch
 from torch import nn, Tensor
 from torch.overrides import TorchFunctionMode
 
-from .core import InputsSpec, LayerSpec, Target, TargetSpec, model_call, output_scores, output_shapes, prepare, preserved_state, resolve_layers, resolve_target
+from .core import InputsSpec, LayerSpec, Target, TargetSpec, model_call, output_scores, output_shapes, prepare, preserved_state, request_of, resolve_layers, resolve_target, shares_request
 from .results import per_unit
 from .measures import layer_activation
-from .registry import check_measure, measure_names, unit_scores
+from .registry import OWN_SETTINGS, check_measure, measure_names, unit_scores
 from .viz import DOCS_WIDTH
 
 # %% auto #0
@@ -247,21 +247,26 @@ def ablation_curve(model: nn.Module, # the model; left exactly as it was
     return AblationCurve(ks, torch.stack([f for f, _ in found]), torch.stack([p != pred0.cpu() for _, p in found]), measure)
 
 # %% ../nbs/10_evaluation.ipynb #07016a8c
-def compare_ablation(model: nn.Module, inputs: InputsSpec, layer: LayerSpec,
+@shares_request(*OWN_SETTINGS)
+def compare_ablation(model: nn.Module, # the model; left exactly as it was
+                     inputs: InputsSpec, # (N, ...) inputs, or a tuple of them (token ids when `input_layer` is set)
+                     layer: LayerSpec, # the layer whose units are removed
                      measures: Optional[Sequence[str]] = None, # which measures to rank by; None: the registry's default set
-                     target: TargetSpec = None, ks: Optional[Sequence[int]] = None, fill: str = "zero",
-                     baselines=None, input_layer: Optional[LayerSpec] = None, binary: bool = False,
-                     steps: int = 32, seed: int = 0, batch_size: Optional[int] = None,
-                     additional_forward_args=None, # extra positional arguments after the inputs
-                     forward_kwargs: Optional[dict] = None, # keyword arguments of the model's forward
-                    ) -> dict: # measure -> AblationCurve
+                     target: TargetSpec = None, # what F is: None (each example's predicted class), an int, per-example ints, or a callable (see `request`)
+                     ks: Optional[Sequence[int]] = None, # numbers of units removed; None: every count from 0 to all units
+                     fill: str = "zero", # what a removed unit outputs: "zero", or "baseline" (its value at the baselines)
+                     baselines=None, # x': None (zeros), a number, a tensor broadcastable to the inputs, or one per input (see `request`)
+                     *, binary: bool = False, # the target is a binary logit: a prediction flips when its sign does
+                     steps: int = 32, # path steps for the measures that take them
+                     seed: int = 0, # seed of the random control
+                     **kwargs) -> dict: # measure -> AblationCurve
     "Rank each example's units by every measure and ablate in that order: one `AblationCurve` per measure."
     measures = measure_names(defaults=True) if measures is None else measures
     for m in measures: check_measure(m)
-    kw = dict(target=target, baselines=baselines, input_layer=input_layer, additional_forward_args=additional_forward_args,
-              forward_kwargs=forward_kwargs)
+    req = request_of(compare_ablation, target=target, baselines=baselines, **kwargs)
+    kw = req.settings("batch_size", *OWN_SETTINGS)
     return {m: ablation_curve(model, inputs, layer, unit_scores(model, inputs, layer, m, steps=steps, seed=seed,
-                                                                batch_size=batch_size, **kw),
+                                                                batch_size=req.batch_size, **kw),
                               ks=ks, fill=fill, binary=binary, measure=m, **kw)
             for m in measures}
 

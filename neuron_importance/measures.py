@@ -9,7 +9,7 @@ from typing import Optional, Sequence
 import torch
 from torch import nn, Tensor
 
-from .core import InputsSpec, LayerSpec, TargetSpec, prepare, preserved_state, check_steps, Problem
+from .core import InputsSpec, LayerSpec, TargetSpec, Problem, Request, preserved_state, request_of, shares_request
 from .paths import PathGrid, check_rule, walk_path
 from .results import AttributionResult, accumulator_dtype, completeness_gap
 
@@ -29,60 +29,56 @@ def _weighted_layer_sums(problem: Problem, alphas: Tensor, weights: Tensor, batc
             out[name][chunk.examples] += chunk.weighted_sum(t, weights).to(out[name].dtype)
     return out
 
-def _measure(model, inputs, layers, target, baselines, batch_size, input_layer, attribute_to, what, method,
-             steps=None, rule=None, additional_forward_args=None, forward_kwargs=None) -> AttributionResult:
+def _measure(model, inputs, layers, req: Request, what: str, method: str, steps: Optional[int] = None) -> AttributionResult:
     "Shared body of the measures: validate, walk the path (or just the input), restore the model."
+    rule = req.rule if steps is not None else None
     with preserved_state(model):
-        problem = prepare(model, inputs, layers, target, baselines, input_layer, attribute_to,
-                          additional_forward_args=additional_forward_args, forward_kwargs=forward_kwargs)
+        grid = PathGrid.uniform(steps, rule, one_sided=False) if steps is not None else None    # checks steps and rule first
+        problem = req.prepare(model, inputs, layers)
         dev = problem.start.device
-        if steps is None: alphas, weights = torch.ones(1, dtype=torch.float64, device=dev), torch.ones(1, dtype=torch.float64, device=dev)
-        else: grid = PathGrid.uniform(steps, rule, one_sided=False, device=dev); alphas, weights = grid.alphas, grid.weights
-        scores = _weighted_layer_sums(problem, alphas, weights, batch_size, what)
+        if grid is None: alphas, weights = torch.ones(1, dtype=torch.float64, device=dev), torch.ones(1, dtype=torch.float64, device=dev)
+        else: alphas, weights = grid.alphas.to(dev), grid.weights.to(dev)
+        scores = _weighted_layer_sums(problem, alphas, weights, req.batch_size, what)
     diff = problem.output_diff
     delta = {k: completeness_gap(v, diff) for k, v in scores.items()} if what == "grad_x_value" else None
     return AttributionResult(scores, diff, delta, method, steps, rule, classes=problem.target.classes)
 
 # %% ../nbs/06_measures.ipynb #916182da
-def layer_activation(model: nn.Module, inputs: InputsSpec, layers: LayerSpec | Sequence[LayerSpec],
-                     target: TargetSpec = None, baselines=None, batch_size: Optional[int] = None,
-                     input_layer: Optional[LayerSpec] = None, attribute_to: str = "output",
-                     additional_forward_args=None, forward_kwargs: Optional[dict] = None
-                    ) -> AttributionResult:
+@shares_request("rule", "one_sided", "autocast", "progress")
+def layer_activation(model: nn.Module, # the model; left exactly as it was
+                     inputs: InputsSpec, # (N, ...) inputs, or a tuple of them (token ids when `input_layer` is set)
+                     layers: LayerSpec | Sequence[LayerSpec], # dotted name(s) or module(s), all from one pass
+                     target: TargetSpec = None, baselines=None, **kwargs) -> AttributionResult:
     "The layers' values `y(x)` at the inputs (the target and baselines only set `output_diff`)."
-    return _measure(model, inputs, layers, target, baselines, batch_size, input_layer, attribute_to, "value", "activation",
-                    additional_forward_args=additional_forward_args, forward_kwargs=forward_kwargs)
+    return _measure(model, inputs, layers, request_of(layer_activation, target=target, baselines=baselines, **kwargs), "value", "activation")
 
 # %% ../nbs/06_measures.ipynb #4e8a6857
-def layer_gradient(model: nn.Module, inputs: InputsSpec, layers: LayerSpec | Sequence[LayerSpec],
-                   target: TargetSpec = None, baselines=None, batch_size: Optional[int] = None,
-                   input_layer: Optional[LayerSpec] = None, attribute_to: str = "output",
-                   additional_forward_args=None, forward_kwargs: Optional[dict] = None
-                  ) -> AttributionResult:
+@shares_request("rule", "one_sided", "autocast", "progress")
+def layer_gradient(model: nn.Module, # the model; left exactly as it was
+                   inputs: InputsSpec, # (N, ...) inputs, or a tuple of them (token ids when `input_layer` is set)
+                   layers: LayerSpec | Sequence[LayerSpec], # dotted name(s) or module(s), all from one pass
+                   target: TargetSpec = None, baselines=None, **kwargs) -> AttributionResult:
     "`dF/dy` at the inputs, for every unit of every layer, from one backward pass."
-    return _measure(model, inputs, layers, target, baselines, batch_size, input_layer, attribute_to, "grad", "gradient",
-                    additional_forward_args=additional_forward_args, forward_kwargs=forward_kwargs)
+    return _measure(model, inputs, layers, request_of(layer_gradient, target=target, baselines=baselines, **kwargs), "grad", "gradient")
 
 # %% ../nbs/06_measures.ipynb #d0c49da5
-def layer_grad_x_activation(model: nn.Module, inputs: InputsSpec, layers: LayerSpec | Sequence[LayerSpec],
-                            target: TargetSpec = None, baselines=None, batch_size: Optional[int] = None,
-                            input_layer: Optional[LayerSpec] = None, attribute_to: str = "output",
-                            additional_forward_args=None, forward_kwargs: Optional[dict] = None
-                           ) -> AttributionResult:
+@shares_request("rule", "one_sided", "autocast", "progress")
+def layer_grad_x_activation(model: nn.Module, # the model; left exactly as it was
+                            inputs: InputsSpec, # (N, ...) inputs, or a tuple of them (token ids when `input_layer` is set)
+                            layers: LayerSpec | Sequence[LayerSpec], # dotted name(s) or module(s), all from one pass
+                            target: TargetSpec = None, baselines=None, **kwargs) -> AttributionResult:
     "`y(x) * dF/dy(x)`: the first-order share of each unit, with its completeness gap."
-    return _measure(model, inputs, layers, target, baselines, batch_size, input_layer, attribute_to,
-                    "grad_x_value", "grad_x_activation",
-                    additional_forward_args=additional_forward_args, forward_kwargs=forward_kwargs)
+    return _measure(model, inputs, layers, request_of(layer_grad_x_activation, target=target, baselines=baselines, **kwargs),
+                    "grad_x_value", "grad_x_activation")
 
 # %% ../nbs/06_measures.ipynb #dbe98b0e
-def internal_influence(model: nn.Module, inputs: InputsSpec, layers: LayerSpec | Sequence[LayerSpec],
-                       target: TargetSpec = None, baselines=None, steps: int = 50, rule: str = "trapezoid",
-                       batch_size: Optional[int] = None, input_layer: Optional[LayerSpec] = None,
-                       attribute_to: str = "output",
-                       additional_forward_args=None, forward_kwargs: Optional[dict] = None
-                      ) -> AttributionResult:
+@shares_request("one_sided", "autocast", "progress")
+def internal_influence(model: nn.Module, # the model; left exactly as it was
+                       inputs: InputsSpec, # (N, ...) inputs, or a tuple of them (token ids when `input_layer` is set)
+                       layers: LayerSpec | Sequence[LayerSpec], # dotted name(s) or module(s), all from the same passes
+                       target: TargetSpec = None, baselines=None,
+                       steps: int = 50, # m: path segments, m+1 points
+                       **kwargs) -> AttributionResult:
     "Leino et al.'s internal influence: `dF/dy` integrated along the path (not multiplied by the unit's change)."
-    check_steps(steps); check_rule(rule)
-    return _measure(model, inputs, layers, target, baselines, batch_size, input_layer, attribute_to,
-                    "grad", "internal_influence", steps, rule,
-                    additional_forward_args=additional_forward_args, forward_kwargs=forward_kwargs)
+    return _measure(model, inputs, layers, request_of(internal_influence, target=target, baselines=baselines, **kwargs),
+                    "grad", "internal_influence", steps)

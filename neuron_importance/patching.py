@@ -9,7 +9,7 @@ from typing import Optional, Sequence
 import torch
 from torch import nn, Tensor
 
-from .core import InputsSpec, LayerSpec, TargetSpec, Problem, prepare, preserved_state, check_batch_size
+from .core import InputsSpec, LayerSpec, TargetSpec, Problem, preserved_state, request_of, shares_request
 from .paths import walk_path, default_rows
 from .results import AttributionResult, accumulator_dtype, completeness_gap
 
@@ -48,26 +48,22 @@ def endpoint_values(problem: Problem, # from `prepare`
 
 
 # %% ../nbs/07a_patching.ipynb #dedbdc4c
+@shares_request("rule", "one_sided", "autocast", "progress")
 def layer_attribution_patching(model: nn.Module, # the model; left exactly as it was
                                inputs: InputsSpec, # (N, ...) inputs, or a tuple of them (token ids when `input_layer` is set)
                                layers: LayerSpec | Sequence[LayerSpec], # dotted name(s) or module(s), all from the same passes
-                               target: TargetSpec = None, # None (predicted class), int, per-example ints, or callable output -> (N,)
-                               baselines=None, # None (zeros), a scalar, or a tensor broadcastable to the path's inputs
-                               direction: str = "noising", # "noising": dF/dy at the input x; "denoising": at the baseline x'
-                               batch_size: Optional[int] = None, # rows per forward pass
-                               input_layer: Optional[LayerSpec] = None, # run the path in this layer's output space (e.g. an embedding)
-                               attribute_to: str = "output", # units of each layer's "output" or its "input"
-                               additional_forward_args=None, # extra positional arguments after the inputs, not interpolated
-                               forward_kwargs: Optional[dict] = None, # keyword arguments of the model's forward, not interpolated
-                              ) -> AttributionResult: # scores (N, *unit_shape) per layer, with the completeness gap
+                               target: TargetSpec = None, # what F is: None (each example's predicted class), an int, per-example ints, or a callable (see `request`)
+                               baselines=None, # x', the other run: None (zeros), a number, a tensor broadcastable to the path's inputs, or one per input (see `request`)
+                               *, direction: str = "noising", # "noising": dF/dy at the input x; "denoising": at the baseline x'
+                               **kwargs) -> AttributionResult: # scores (N, *unit_shape) per layer, with the completeness gap
     "Attribution patching (AtP): `dF/dy * (y(x) - y(x'))`, each unit's first-order estimate of what patching it would change."
+    req = request_of(layer_attribution_patching, target=target, baselines=baselines, **kwargs)
     check_direction(direction)
     noising = direction == "noising"
     with preserved_state(model):
-        problem = prepare(model, inputs, layers, target, baselines, input_layer, attribute_to, probe_baseline=False,
-                          additional_forward_args=additional_forward_args, forward_kwargs=forward_kwargs)
-        at_base, g_base = endpoint_values(problem, False, not noising, batch_size)      # first: F(x') comes from this pass
-        at_input, g_input = endpoint_values(problem, True, noising, batch_size)
+        problem = req.prepare(model, inputs, layers, probe_baseline=False)
+        at_base, g_base = endpoint_values(problem, False, not noising, req.batch_size)      # first: F(x') comes from this pass
+        at_input, g_input = endpoint_values(problem, True, noising, req.batch_size)
     grads = g_input if noising else g_base
     scores = {k: (grads[k] * (at_input[k] - at_base[k])).to(accumulator_dtype(at_input[k])) for k in problem.layers}
     diff = problem.output_diff
@@ -146,32 +142,27 @@ def patching_effects(problem: Problem, # from `prepare` (F at both ends known)
 
 
 # %% ../nbs/07a_patching.ipynb #317303a0
+@shares_request("rule", "one_sided", "autocast", "progress")
 def layer_activation_patching(model: nn.Module, # the model; left exactly as it was
                               inputs: InputsSpec, # (N, ...) inputs, or a tuple of them (token ids when `input_layer` is set)
                               layers: LayerSpec | Sequence[LayerSpec], # dotted name(s) or module(s); each layer is patched on its own
-                              target: TargetSpec = None, # None (predicted class), int, per-example ints, or callable output -> (N,)
-                              baselines=None, # None (zeros), a scalar, or a tensor broadcastable to the path's inputs
-                              direction: str = "noising", # "noising": run x, set a unit to y(x'); "denoising": run x', set it to y(x)
+                              target: TargetSpec = None, # what F is: None (each example's predicted class), an int, per-example ints, or a callable (see `request`)
+                              baselines=None, # x', the other run: None (zeros), a number, a tensor broadcastable to the path's inputs, or one per input (see `request`)
+                              *, direction: str = "noising", # "noising": run x, set a unit to y(x'); "denoising": run x', set it to y(x)
                               by_channel: Optional[bool] = None, # a unit is a whole channel (dim 1); None: for layers with more than one unit dimension
-                              batch_size: Optional[int] = None, # rows per forward pass (examples x units)
-                              input_layer: Optional[LayerSpec] = None, # run the path in this layer's output space (e.g. an embedding)
-                              attribute_to: str = "output", # patch each layer's "output" or its "input"
-                              additional_forward_args=None, # extra positional arguments after the inputs, not interpolated
-                              forward_kwargs: Optional[dict] = None, # keyword arguments of the model's forward, not interpolated
-                             ) -> AttributionResult: # scores (N, U) per layer: U channels, or (N, *unit_shape) for single units
+                              **kwargs) -> AttributionResult: # scores (N, U) per layer: U channels, or (N, *unit_shape) for single units
     "Activation patching: the exact change of F when one unit (or channel) is set to its value in the other run, every unit of every layer."
+    req = request_of(layer_activation_patching, target=target, baselines=baselines, **kwargs)
     check_direction(direction)
     noising = direction == "noising"
     with preserved_state(model):
-        problem = prepare(model, inputs, layers, target, baselines, input_layer, attribute_to, probe_baseline=False,
-                          additional_forward_args=additional_forward_args, forward_kwargs=forward_kwargs)
-        check_batch_size(batch_size)
-        fills, _ = endpoint_values(problem, not noising, False, batch_size)       # walks alpha = 0 first or probes F(x')
+        problem = req.prepare(model, inputs, layers, probe_baseline=False)
+        fills, _ = endpoint_values(problem, not noising, False, req.batch_size)   # walks alpha = 0 first or probes F(x')
         if problem.f_baseline is None: problem.f_baseline = problem.baseline_output()
         scores, channels = {}, {}
         for name, fill in fills.items():
             channels[name] = fill.dim() > 2 if by_channel is None else bool(by_channel)
-            e = patching_effects(problem, name, fill, channels[name], noising, batch_size)
+            e = patching_effects(problem, name, fill, channels[name], noising, req.batch_size)
             scores[name] = (e if channels[name] else e.reshape(fill.shape)).to(accumulator_dtype(fill))
     return AttributionResult(scores, problem.output_diff, None, "activation_patching", classes=problem.target.classes,
                              settings=dict(direction=direction, by_channel=channels))

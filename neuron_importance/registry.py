@@ -10,7 +10,7 @@ from typing import Callable, Optional, Sequence
 import torch
 from torch import nn, Tensor
 
-from .core import InputsSpec, LayerSpec, TargetSpec, output_shapes, resolve_layers
+from .core import InputsSpec, LayerSpec, TargetSpec, output_shapes, request_of, resolve_layers, shares_request
 from .results import per_unit
 from .conductance import layer_conductance
 from .deeplift import layer_deeplift
@@ -20,8 +20,8 @@ from .deeplift import neuron_deeplift
 from .patching import layer_activation_patching, layer_attribution_patching
 
 # %% auto #0
-__all__ = ['MEASURES', 'Measure', 'register_measure', 'measure_names', 'check_measure', 'LayerScores', 'measure_scores',
-           'unit_scores']
+__all__ = ['MEASURES', 'OWN_SETTINGS', 'Measure', 'register_measure', 'measure_names', 'check_measure', 'LayerScores',
+           'measure_scores', 'unit_scores']
 
 # %% ../nbs/09_registry.ipynb #adea3453
 @dataclass(frozen=True)
@@ -84,55 +84,49 @@ def check_measure(measure: str, # a name from `MEASURES`
     return MEASURES[measure]
 
 # %% ../nbs/09_registry.ipynb #ed7b6842
+OWN_SETTINGS = ("attribute_to", "rule", "one_sided", "autocast", "progress")   # `request` settings the registry's calling convention does not pass: each measure keeps its own
+
 class LayerScores(dict):
     "Layer name -> (N, U) per-unit scores, and `classes`: the output column explained per example (None for a callable target or a control)."
     def __init__(self, scores: dict, classes: Optional[Tensor] = None):
         super().__init__(scores); self.classes = classes
 
 # %% ../nbs/09_registry.ipynb #69c12eff
+@shares_request(*OWN_SETTINGS)
 def measure_scores(model: nn.Module, # the model; left exactly as it was
                    inputs: InputsSpec, # (N, ...) inputs, or a tuple of them (token ids when `input_layer` is set)
                    layers: LayerSpec | Sequence[LayerSpec], # one or more layers, all from the same passes
                    measure: str = "conductance", # a name from `MEASURES`
-                   target: TargetSpec = None, # None (predicted class), int, per-example ints, or callable output -> (N,)
+                   target: TargetSpec = None, # what F is: None (each example's predicted class), an int, per-example ints, or a callable (see `request`)
                    steps: int = 32, # path steps, for measures that take them
-                   baselines=None, # None (zeros), a scalar, or a tensor broadcastable to the inputs
-                   input_layer: Optional[LayerSpec] = None, # run the path in this layer's output space (text models)
-                   seed: int = 0, # seed of the random control
-                   batch_size: Optional[int] = None, # rows per forward pass
-                   additional_forward_args=None, # extra positional arguments after the inputs, not interpolated (per-example tensors go with their examples)
-                   forward_kwargs: Optional[dict] = None, # keyword arguments of the model's forward (e.g. attention_mask), not interpolated
-                  ) -> LayerScores: # layer name -> (N, U) scores, conv maps summed per filter
+                   baselines=None, # x': None (zeros), a number, a tensor broadcastable to the inputs, or one per input (see `request`)
+                   *, seed: int = 0, # seed of the random control
+                   **kwargs) -> LayerScores: # layer name -> (N, U) scores, conv maps summed per filter
     "Per-unit scores of every layer in `layers` under one measure, from one call of it."
-    m = check_measure(measure)
+    m, req = check_measure(measure), request_of(measure_scores, target=target, baselines=baselines, **kwargs)
     names = list(resolve_layers(model, layers))
     if m.control:
-        _, shapes = output_shapes(model, inputs, names, additional_forward_args=additional_forward_args, forward_kwargs=forward_kwargs)
+        _, shapes = output_shapes(model, inputs, names, additional_forward_args=req.additional_forward_args, forward_kwargs=req.forward_kwargs)
         missing = [n for n in names if shapes.get(n) is None]
         if missing: raise ValueError(f"Layer(s) {missing} did not run in the forward pass (or do not output a tensor): "
                                      "choose layers the model's forward actually calls.")
         g = torch.Generator().manual_seed(seed)
         return LayerScores({n: torch.rand((shapes[n][0], shapes[n][1] if len(shapes[n]) > 1 else 1), generator=g) for n in names})
     kw = dict(steps=steps) if m.takes_steps else {}
-    res = m.fn(model, inputs, names, target=target, baselines=baselines, input_layer=input_layer, batch_size=batch_size,
-               additional_forward_args=additional_forward_args, forward_kwargs=forward_kwargs, **kw)
+    res = m.fn(model, inputs, names, **req.settings(*OWN_SETTINGS), **kw)
     return LayerScores({n: per_unit(res[n]).detach() for n in names}, classes=res.classes)
 
 # %% ../nbs/09_registry.ipynb #a534174f
+@shares_request(*OWN_SETTINGS)
 def unit_scores(model: nn.Module, # the model; left exactly as it was
                 inputs: InputsSpec, # (N, ...) inputs, or a tuple of them (token ids when `input_layer` is set)
                 layer: LayerSpec, # one layer, by dotted name or module
                 measure: str = "conductance", # a name from `MEASURES`
-                target: TargetSpec = None, # None (predicted class), int, per-example ints, or callable output -> (N,)
-                baselines=None, # None (zeros), a scalar, or a tensor broadcastable to the inputs
-                input_layer: Optional[LayerSpec] = None, # run the path in this layer's output space (text models)
+                target: TargetSpec = None, # what F is: None (each example's predicted class), an int, per-example ints, or a callable (see `request`)
+                baselines=None, # x': None (zeros), a number, a tensor broadcastable to the inputs, or one per input (see `request`)
                 steps: int = 32, # path steps for measures that take them
-                seed: int = 0, # seed of the random control
-                batch_size: Optional[int] = None,
-                additional_forward_args=None, # extra positional arguments after the inputs, not interpolated (per-example tensors go with their examples)
-                forward_kwargs: Optional[dict] = None, # keyword arguments of the model's forward (e.g. attention_mask), not interpolated
-               ) -> Tensor: # (N, U) scores, conv maps summed per filter
+                *, seed: int = 0, # seed of the random control
+                **kwargs) -> Tensor: # (N, U) scores, conv maps summed per filter
     "Importance of every unit of `layer` for every example under one measure."
     name = next(iter(resolve_layers(model, layer)))
-    return measure_scores(model, inputs, name, measure, target, steps, baselines, input_layer, seed, batch_size,
-                          additional_forward_args=additional_forward_args, forward_kwargs=forward_kwargs)[name]
+    return measure_scores(model, inputs, name, measure, target, steps, baselines, seed=seed, **kwargs)[name]
