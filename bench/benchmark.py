@@ -19,7 +19,7 @@ warnings.filterwarnings("ignore")
 from neuron_importance.conductance import layer_conductance, neuron_conductance, total_conductance_reference
 from neuron_importance.models import random_googlenet
 from neuron_importance.results import max_relative_error as rel
-from neuron_importance.textcnn import TextCNN
+from neuron_importance.studies.textcnn import TextCNN
 
 MIXED = ["inception3a", "inception3b", "inception4a", "inception4b", "inception4c", "inception4d", "inception4e",
          "inception5a", "inception5b"]
@@ -212,7 +212,7 @@ def bench_headline(widths, steps):
 
 
 def textcnn():
-    "The paper's text CNN (`neuron_importance.textcnn.TextCNN`) with random weights over a 2,000-word vocabulary."
+    "The paper's text CNN (`neuron_importance.studies.textcnn.TextCNN`) with random weights over a 2,000-word vocabulary."
     torch.manual_seed(0)
     return TextCNN(2000).eval()
 

@@ -74,10 +74,10 @@ def cases(quick: bool) -> list:
     dn, xd, acc = digits_cnn()
     out.append((f"CNN trained on sklearn digits (test acc {acc:.2f}), internal ReLU", dn, xd, "3", dict(target=None), None))
     if quick: return out
-    from neuron_importance.inception import trained_mini_inception
+    from neuron_importance.studies.inception import trained_mini_inception
     mi, images, labels, train, test = trained_mini_inception(show_progress=False)
     out.append(("MNIST Inception replica (trained)", mi, images[test[:8]], "inception3b", dict(target=None), None))
-    from neuron_importance.textcnn import pretrained_textcnn
+    from neuron_importance.studies.textcnn import pretrained_textcnn
     tc, data, info = pretrained_textcnn(show_progress=False)
     ids = data.ids["test"][:8]
     for layer, what in (("pooled", "pooled filters"), ("hidden", "dense layer after its ReLU")):
