@@ -421,10 +421,27 @@ class Problem:
     layers: dict                 # layer name -> module
     target: Target               # output rows -> scalar F per row
     f_input: Tensor              # F(x), (N,)
-    f_baseline: Optional[Tensor] # F(x'), (N,); None until a walk from alpha = 0 fills it in
     attribute_to: str = "output"
     input_layer: Optional[tuple] = None
     flat: bool = False           # `start` joins several inputs; `split_path` cuts a point back into them
+    _f_baseline: Optional[Tensor] = field(default=None, repr=False)   # F(x') once known (see `f_baseline`)
+
+    @property
+    def f_baseline(self) -> Tensor:
+        "F(x') per example, (N,): known from `prepare`, kept from a pass that ran at the baselines anyway (`keep_baseline_output`), or else computed by one forward pass the first time it is read."
+        if not self.knows_f_baseline: self._f_baseline = self.baseline_output()
+        return self._f_baseline
+
+    @property
+    def knows_f_baseline(self) -> bool:
+        "Whether F(x') is known for every example, so reading `f_baseline` runs no pass."
+        return self._f_baseline is not None and not self._f_baseline.isnan().any().item()
+
+    def keep_baseline_output(self, f: Tensor, # F at the baselines of `examples`, from a pass that ran there anyway
+                             examples: slice = slice(None)):
+        "Keep F(x') of `examples` (a walk's point at alpha = 0 gives it for free); examples not yet kept are computed when read."
+        if self._f_baseline is None: self._f_baseline = torch.full_like(self.f_input, float("nan"))
+        self._f_baseline[examples] = f.detach().to(self._f_baseline.dtype)
 
     @property
     def inputs(self):
@@ -434,8 +451,6 @@ class Problem:
     @property
     def output_diff(self) -> Tensor:
         "`F(x) - F(x')` per example."
-        if self.f_baseline is None:
-            raise RuntimeError("F(x') is not known yet: walk the path from alpha = 0 or call prepare(probe_baseline=True).")
         return self.f_input - self.f_baseline
 
     def baseline_output(self) -> Tensor:
@@ -522,10 +537,10 @@ def prepare(model: nn.Module, # the model
         elif call.single: start = xs[0].detach(); base = resolve_baselines(baselines, start)
         else: start, base = _joined(xs, baselines)
         problem = Problem(model, call, start, base, layer_map, resolve_target(target, out_x),
-                          None, None, attribute_to, inp, flat=inp is None and not call.single)
+                          None, attribute_to, inp, flat=inp is None and not call.single)
         problem.f_input = problem.target(out_x).detach()
         check_pass(problem.f_input, torch.ones(1, dtype=torch.float64))
-    if probe_baseline: problem.f_baseline = problem.baseline_output()
+    if probe_baseline: problem.keep_baseline_output(problem.baseline_output())
     return problem
 
 # %% ../nbs/00_core.ipynb #012f1ec4

@@ -731,17 +731,18 @@ def layer_deeplift(model: nn.Module, # the model; left exactly as it was
     with preserved_state(model):
         problem = req.prepare(model, inputs, layers, probe_baseline=False)
         n = len(problem.start)
-        scores, problem.f_baseline, groups = {}, torch.empty_like(problem.f_input), _groups(n, req.batch_size)
+        scores, groups = {}, _groups(n, req.batch_size)
+        f_input, f_baseline = torch.empty_like(problem.f_input), torch.empty_like(problem.f_input)   # F at both ends, from DeepLIFT's own pass
         for ex in groups:
             points, f, values = _deeplift_pass(problem, ex, rule)
             k = ex.stop - ex.start
-            problem.f_input[ex], problem.f_baseline[ex] = f[:k].detach(), f[k:].detach()
+            f_input[ex], f_baseline[ex] = f[:k].detach(), f[k:].detach()
             grads = grad_or_zeros(f[:k], list(values.values()))
             for (name, y), g in zip(values.items(), grads):
                 y = y.detach()
                 s = g[:k] * (y[:k] - y[k:])
                 scores.setdefault(name, torch.zeros(n, *s.shape[1:], dtype=s.dtype, device=s.device))[ex] = s
-    diff = problem.output_diff
+    diff = f_input - f_baseline
     return AttributionResult(scores, diff, {k: completeness_gap(v, diff) for k, v in scores.items()}, "deeplift", None,
                              rule, len(groups), classes=problem.target.classes)
 

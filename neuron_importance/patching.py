@@ -157,8 +157,7 @@ def layer_activation_patching(model: nn.Module, # the model; left exactly as it 
     noising = direction == "noising"
     with preserved_state(model):
         problem = req.prepare(model, inputs, layers, probe_baseline=False)
-        fills, _ = endpoint_values(problem, not noising, False, req.batch_size)   # walks alpha = 0 first or probes F(x')
-        if problem.f_baseline is None: problem.f_baseline = problem.baseline_output()
+        fills, _ = endpoint_values(problem, not noising, False, req.batch_size)   # at alpha = 0 the walk also gives F(x')
         scores, channels = {}, {}
         for name, fill in fills.items():
             channels[name] = fill.dim() > 2 if by_channel is None else bool(by_channel)

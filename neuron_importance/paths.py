@@ -201,9 +201,6 @@ class _PointsBar:
         self.bar.update(self.done)
         if self.done >= self.bar.total: self.bar.on_iter_end()
 
-def _fill_baseline(problem: Problem, f: Tensor, n_points: int, examples: slice):
-    "Store F at the path's first point (alpha = 0, the baselines) as `problem.f_baseline` for `examples`."
-    problem.f_baseline[examples] = f.detach().reshape(n_points, -1)[0].to(problem.f_baseline.dtype)
 
 def walk_path(problem: Problem, # from `neuron_importance.core.prepare`
               alphas: Tensor, # path points in [0, 1], increasing
@@ -226,9 +223,7 @@ def walk_path(problem: Problem, # from `neuron_importance.core.prepare`
     per_chunk = 1 if calibrate else max(1, rows // group)
     amp = (lambda: torch.autocast(start.device.type, dtype=autocast)) if autocast else nullcontext
     bar = _PointsBar(len(alphas) * -(-n // group)) if progress else None
-    fill = problem.f_baseline is None                     # F(x') comes from the path's first point, not a probe
-    if fill: problem.f_baseline = torch.empty_like(problem.f_input) if alphas[0] == 0 else problem.baseline_output()
-    fill = fill and alphas[0] == 0
+    fill = not problem.knows_f_baseline and alphas[0] == 0   # F(x') comes from the path's first point, not a probe
     with problem.recorder() as rec, frozen_parameters(problem.model):
         for e0 in range(0, n, group):
             ex = slice(e0, min(n, e0 + group))
@@ -242,7 +237,7 @@ def walk_path(problem: Problem, # from `neuron_importance.core.prepare`
                 with torch.enable_grad():
                     points.requires_grad_(input_grads or points_grad)
                     with amp(): out = problem.forward(rec, points, len(a), ex); f = problem.target(out, ex)
-                    if fill and p0 == 0: _fill_baseline(problem, f, len(a), ex)
+                    if fill and p0 == 0: problem.keep_baseline_output(f.reshape(len(a), -1)[0], ex)
                     rec.check_recorded()
                     grads, dfdx = (_layer_grads(f, rec.values, retain_graph, points if input_grads else None)
                                    if with_grads else (None, None))
