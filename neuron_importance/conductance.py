@@ -16,7 +16,7 @@ from .core import grad_or_zeros, check_pass
 from .paths import (RULES, check_rule, segment_sum, segment_terms, walk_path, default_rows,
                                      PathChunk, PathGrid, unit_vjp_sums)
 from .results import (AttributionResult, accumulator_dtype, as_units, completeness_gap, per_channel,
-                                       relative_gap, unit_index, unit_masks)
+                                       NeuronAttribution, neuron_attribution, relative_gap, unit_index, unit_masks)
 
 # %% auto #0
 __all__ = ['add_segments', 'layer_conductance', 'split_segments', 'RefinedPath', 'conductance_per_target', 'UnitFlows',
@@ -253,7 +253,7 @@ def neuron_conductance(model: nn.Module, # the model; left exactly as it was
                        steps: int = 50, # m: path segments, m+1 points
                        *, by_channel: bool = False, # each neuron is a whole channel (filter) of a conv layer
                        batched_backward: Optional[bool] = None, # K units in one batched backward; None: on CUDA only
-                       **kwargs): # (N, K, *path_shape): conductance of each input feature through each unit; one such tensor per input for a tuple of inputs
+                       **kwargs) -> NeuronAttribution: # (N, K, *input_shape): conductance of each input feature through each unit; a `NeuronAttributions` tuple, one per input, for several inputs
     "Dhamdhere's per-input conductance through each of K units, from one walk along the path."
     req = request_of(neuron_conductance, target=target, baselines=baselines, **kwargs)
     check_steps(steps); check_rule(req.rule)
@@ -270,7 +270,8 @@ def neuron_conductance(model: nn.Module, # the model; left exactly as it was
                                progress=req.progress):
             flows.add(chunk, chunk.values[name], chunk.grads[name])
             del chunk
-    return problem.per_input(flows.result().transpose(0, 1))
+    return neuron_attribution(problem.per_input(flows.result().transpose(0, 1)), "conductance", name, flows.masks,
+                              dict(steps=steps, rule=req.rule, one_sided=req.one_sided))
 
 # %% ../nbs/05_conductance.ipynb #a58a17d3
 @shares_request("batch_size", "autocast", "progress")

@@ -15,7 +15,7 @@ from torch.overrides import TorchFunctionMode
 from .core import InputsSpec, LayerSpec, TargetSpec, check_batch_size, check_pass, Problem, grad_or_zeros, prepare, preserved_state, vjp
 from .core import request_of, shares_request
 from .paths import frozen_parameters
-from .results import AttributionResult, as_units, completeness_gap, unit_masks
+from .results import AttributionResult, NeuronAttribution, as_units, completeness_gap, neuron_attribution, unit_masks
 
 # %% auto #0
 __all__ = ['ELEMENTWISE', 'MAX_POOLS', 'SOFTMAXES', 'PRODUCT_RULES', 'NORMALISATIONS', 'ATTENTION', 'RECURRENT', 'OWNERS',
@@ -758,7 +758,7 @@ def neuron_deeplift(model: nn.Module, # the model; left exactly as it was
                     baselines=None, # the references x': None (zeros), a number, a tensor broadcastable to the inputs, or one per input (see `request`)
                     by_channel: bool = False, # each neuron is a whole channel (filter) of a conv layer
                     *, rule: str = "rescale", # "rescale" or "reveal_cancel" for the elementwise nonlinearities
-                    **kwargs): # (N, K, *path_shape): contribution of each input feature through each unit; one per input for a tuple of inputs
+                    **kwargs) -> NeuronAttribution: # (N, K, *input_shape): contribution of each input feature through each unit; a `NeuronAttributions` tuple, one per input, for several inputs
     "DeepLIFT contributions of each input feature through each of K units: `m_{F,y} m_{y,x_i} (x_i - x'_i)`, from one forward pass."
     req = request_of(neuron_deeplift, target=target, baselines=baselines, **kwargs)
     neurons, _ = as_units(neurons), check_rule(rule)
@@ -770,4 +770,5 @@ def neuron_deeplift(model: nn.Module, # the model; left exactly as it was
         g = grad_or_zeros(f[:n], [y], retain_graph=True)[0].detach()
         masks = unit_masks(tuple(y.shape[1:]), neurons, by_channel, g.dtype, g.device)
         diff = problem.start - problem.baselines
-        return problem.per_input(torch.stack([vjp(y, points, m * g)[:n] * diff for m in masks], 1).detach())
+        return neuron_attribution(problem.per_input(torch.stack([vjp(y, points, m * g)[:n] * diff for m in masks], 1).detach()),
+                                  "deeplift", name, masks, dict(rule=rule))

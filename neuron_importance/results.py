@@ -15,7 +15,8 @@ from .viz import DOCS_WIDTH, signed_bars
 
 # %% auto #0
 __all__ = ['completeness_gap', 'relative_gap', 'max_relative_error', 'per_channel', 'per_unit', 'AttributionResult', 'as_units',
-           'unit_index', 'unit_masks', 'group_masks', 'grouped_units', 'accumulator_dtype']
+           'unit_index', 'unit_masks', 'group_masks', 'grouped_units', 'NeuronAttribution', 'NeuronAttributions',
+           'neuron_attribution', 'accumulator_dtype']
 
 # %% ../nbs/03_results.ipynb #be98110c
 def completeness_gap(scores: Tensor, output_diff: Tensor) -> Tensor:
@@ -169,6 +170,60 @@ def grouped_units(scores: Tensor, # (N, *unit_shape) a layer's scores
     "Per-group scores, e.g. per attention head from an attention output `(N, T, H * d)`: sums, so completeness is kept."
     masks = group_masks(tuple(scores.shape[1:]), groups, dim).to(scores.device)
     return (scores[:, None] * masks[None].to(scores.dtype)).flatten(2).sum(2)
+
+# %% ../nbs/03_results.ipynb #2c2725ff
+class _UnitSums:
+    "What neuron-level results share: the sums over input features and the comparison with a layer-level result."
+    def _parts(self) -> tuple: return tuple(self) if isinstance(self, tuple) else (self,)
+
+    def totals(self) -> Tensor:
+        "(N, K): each unit's attributions summed over the input features (of every input)."
+        return sum(p.flatten(2).sum(2) for p in self._parts())
+
+    def layer_totals(self, layer_scores) -> Tensor:
+        "(N, K): the same K units' scores in a layer-level result of the same layer (an `AttributionResult`, or its `(N, *unit_shape)` scores)."
+        s = layer_scores[self.layer] if isinstance(layer_scores, AttributionResult) else layer_scores
+        if tuple(s.shape[1:]) != tuple(self.masks.shape[1:]):
+            raise ValueError(f"Layer scores of shape {tuple(s.shape)} do not have the unit shape {tuple(self.masks.shape[1:])} of layer "
+                             f"{self.layer!r} these units index: pass that layer's result before any per-channel view.")
+        return (s[:, None] * self.masks[None].to(s.dtype)).flatten(2).sum(2)
+
+    def sum_gap(self, layer_scores) -> Tensor:
+        "(N, K): `totals()` minus `layer_totals(layer_scores)`: zero where the per-input attributions add up to the layer's scores."
+        t = self.totals()
+        return t - self.layer_totals(layer_scores).to(t.dtype)
+
+    def _header(self) -> str:
+        return f"{type(self).__name__}({self.method}, layer {self.layer!r}, {len(self.masks)} unit{'s' * (len(self.masks) != 1)}" + \
+               "".join(f", {k}={v!r}" for k, v in self.settings.items()) + ")"
+
+# %% ../nbs/03_results.ipynb #98879bc6
+class NeuronAttribution(_UnitSums, Tensor):
+    "A neuron-level method's attributions `(N, K, *input_shape)`: a tensor (operations on it give plain tensors) with the `method`, `layer`, unit `masks` `(K, *unit_shape)` and `settings` that made it."
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        with torch._C.DisableTorchFunctionSubclass(): return func(*args, **(kwargs or {}))
+
+    def _info(self) -> tuple: return self.method, self.layer, self.masks, self.settings
+    def __reduce_ex__(self, protocol): return neuron_attribution, (self.as_subclass(Tensor), *self._info())
+    def __deepcopy__(self, memo): return neuron_attribution(self.as_subclass(Tensor).clone(), self.method, self.layer, self.masks.clone(), dict(self.settings))
+    def __repr__(self, *, tensor_contents=None): return f"{self._header()}\n{self.as_subclass(Tensor)!r}"
+
+class NeuronAttributions(_UnitSums, tuple):
+    "A neuron-level method's attributions for several inputs: one `(N, K, *input_shape)` tensor per input, with the same information and checks as `NeuronAttribution`."
+    def __repr__(self): return f"{self._header()}: one tensor per input, shapes {[tuple(p.shape) for p in self]}"
+
+# %% ../nbs/03_results.ipynb #5747e162
+def neuron_attribution(attributions, # (N, K, *input_shape), or a tuple of them (one per input)
+                       method: str, # the method that made them ("conductance", "deeplift", ...)
+                       layer: str, # the layer whose units they explain
+                       masks: Tensor, # (K, *unit_shape) which units of the layer (ones on a unit, a channel or a group)
+                       settings: Optional[dict] = None, # the method's settings (steps, rule, ...)
+                      ):
+    "A neuron-level method's output as a `NeuronAttribution` (or `NeuronAttributions` for several inputs)."
+    out = NeuronAttributions(attributions) if isinstance(attributions, tuple) else attributions.as_subclass(NeuronAttribution)
+    out.method, out.layer, out.masks, out.settings = method, layer, masks.detach(), dict(settings or {})
+    return out
 
 # %% ../nbs/03_results.ipynb #09b346f2
 def accumulator_dtype(t: Tensor) -> torch.dtype:
