@@ -6,7 +6,7 @@
 from __future__ import annotations
 from dataclasses import replace
 from typing import Callable, Optional, Sequence
-import itertools, warnings
+import itertools, math, warnings
 
 import torch
 from torch import nn, Tensor
@@ -63,12 +63,21 @@ def _conductance_scores(problems: Sequence[Problem], grid: PathGrid, batch_size:
 def _conductance_result(problem: Problem, scores: dict, steps: int, rule: str, passes: int, alphas: Optional[Tensor] = None) -> AttributionResult:
     "The `AttributionResult` of a walk's scores: F(x) - F(x') and each layer's completeness gap from `problem` (`alphas` only for a refined path)."
     diff = problem.output_diff
+    bad = [k for k, v in scores.items() if not torch.isfinite(v).all()]
+    if bad: raise RuntimeError(f"Conductance of layer(s) {bad} came out NaN or Inf although F and every gradient on the path were finite: "
+                               "the quadrature produced it. This is a bug in neuron_importance; please report it with the model and inputs.")
     return AttributionResult(scores, diff, {k: completeness_gap(v, diff) for k, v in scores.items()},
                              "conductance", steps, rule, passes, alphas, problem.target.classes)
 
-def _worst_gap(scores: dict, output_diff: Tensor) -> float:
-    "The largest relative completeness gap over layers and examples."
-    return max(relative_gap(completeness_gap(v, output_diff), output_diff).max().item() for v in scores.values())
+def _gaps_met(scores: dict, problem: Problem, tol: float) -> Tensor:
+    "(layers, N): each layer's completeness gap for each example is within `tol` of |F(x) - F(x')|, or within the rounding of F itself (an example at its baseline has F(x) - F(x') = 0 and nothing to refine)."
+    diff, eps = problem.output_diff, torch.finfo(problem.start.dtype).eps
+    noise = 2 * eps * (problem.f_input.abs() + problem.f_baseline.abs())     # what rounding F(x) and F(x') alone leaves
+    rows = []
+    for v in scores.values():
+        gap = completeness_gap(v, diff).abs()
+        rows.append((gap <= tol * diff.abs().to(gap.dtype)) | (gap <= noise.to(gap.dtype)))
+    return torch.stack(rows)
 
 # %% ../nbs/05_conductance.ipynb #5be7796d
 @shares_request()
@@ -93,11 +102,16 @@ def layer_conductance(model: nn.Module, # the model; left exactly as it was
             scores, passes = _conductance_scores([problem], grid, req.batch_size, req.autocast, req.progress)[0], len(alphas)
         else:
             path = RefinedPath(problem, alphas, req.one_sided, req.rule, req.batch_size, req.autocast, req.progress)
-            while (gap := _worst_gap(path.scores, problem.output_diff)) > tol and path.segments < max_steps:
-                path.refine(max_steps)
+            while not (met := _gaps_met(path.scores, problem, tol)).all() and path.segments < max_steps:
+                if not path.refine(max_steps, columns=~met.flatten()): break      # nothing left that can be split
             scores, passes, alphas = path.scores, path.passes, path.alphas
-    if tol is not None and gap > tol:
-        warnings.warn(f"Completeness gap {gap:.3g} is above tol={tol} at max_steps={max_steps}; raise max_steps.")
+            if not met.all():
+                bad = (~met).any(0).nonzero().flatten().tolist()
+                why = (f"raise max_steps (now {max_steps})." if path.segments >= max_steps else
+                       f"their segments are down to {path.min_length:.2g} of the path and cannot be split further in {problem.start.dtype} "
+                       "(a model and inputs in float64 resolve finer).")
+                warnings.warn(f"The completeness gap is above tol={tol} for example(s) {bad[:10]}{' ...' if len(bad) > 10 else ''} "
+                              f"after {path.segments} segments: {why}")
     return _conductance_result(problem, scores, len(alphas) - 1, req.rule, passes, alphas if tol is not None else None)
 
 # %% ../nbs/05_conductance.ipynb #b8f68e2f
@@ -106,18 +120,20 @@ def split_segments(alphas: Tensor, # current path points, increasing
                    most: Optional[int] = None, # the most segments to split
                    share: float = 0.3, # in each column, split the largest errors of the gap's sign that hold this share of them
                    near: float = 0.5, # the columns whose |gap| is at least this share of the worst
-                  ) -> Tensor: # the midpoints of the chosen segments, increasing
+                   min_length: float = 0.0, # segments shorter than this are not split
+                  ) -> Tensor: # the midpoints of the chosen segments, increasing (none when no segment may be split)
     "Midpoints of the segments whose errors push the worst gaps out: per column near the worst, the fewest holding `share` of its errors of the gap's sign."
     errors = errors.reshape(len(errors), -1)
     gaps = errors.sum(0)
     cols = (gaps.abs() >= near * gaps.abs().max()) & (gaps != 0)
-    push = (errors[:, cols] * gaps[cols].sign()).clamp(min=0)              # the errors of the gap's sign, per column
+    splittable = (alphas[1:] - alphas[:-1] >= min_length).to(errors.device)
+    push = (errors[:, cols] * gaps[cols].sign()).clamp(min=0) * splittable[:, None]   # the errors of the gap's sign, per column
     ranked, order = push.sort(dim=0, descending=True, stable=True)
     k = (ranked.cumsum(0) < share * ranked.sum(0)).sum(0) + 1               # the fewest that hold `share`, per column
     take = torch.arange(len(errors), device=errors.device)[:, None] < k
     chosen = torch.zeros(len(errors), dtype=torch.bool, device=errors.device)
     chosen[order[take]] = True
-    if not chosen.any(): chosen[:] = True                                  # no information: every segment
+    if not chosen.any(): chosen = splittable.clone()                       # no information: every segment that may be split
     idx = chosen.nonzero().flatten()
     if most is not None and len(idx) > most:
         largest = push.amax(1) if push.numel() else errors.new_zeros(len(errors))
@@ -179,10 +195,19 @@ class RefinedPath:
             errors.append((c.flatten(2).sum(2).double() - df) / diff)
         self.errors = torch.cat(errors, 1)                # (segments, layers x examples): a column adds up to its relative gap
 
-    def refine(self, max_steps: int = 1024): # the most segments after the split
+    @property
+    def min_length(self) -> float:
+        "The shortest segment `refine` splits: twice the step the ends move inside (`inside_alphas`), below which points stop being distinct."
+        return 2 * math.sqrt(torch.finfo(self.problem.start.dtype).eps) / 16
+
+    def refine(self, max_steps: int = 1024, # the most segments after the split
+               columns: Optional[Tensor] = None, # (layers x examples,) booleans: the gaps that still count; None: all
+              ) -> bool: # False when no segment could be split
         "Halve the segments whose errors make the worst gaps (`split_segments`) and run only their midpoints."
         old = len(self.alphas)
-        new = split_segments(self.alphas, self.errors, max(1, max_steps - self.segments))
+        errors = self.errors if columns is None else self.errors * columns.to(self.errors)[None]
+        new = split_segments(self.alphas, errors, max(1, max_steps - self.segments), min_length=self.min_length)
+        if not len(new): return False
         order = torch.cat([self.alphas, new]).argsort()
         ran = torch.cat([self.at, new])[order]
         self.grid = self._grid(torch.cat([self.alphas, new])[order])
@@ -194,6 +219,7 @@ class RefinedPath:
             self.values[name], self.grads[name] = merge(self.values[name], ys[name]), merge(self.grads[name], gs[name])
         self.passes += int(todo.sum())
         self._sum()
+        return True
 
 # %% ../nbs/05_conductance.ipynb #4e15aa4b
 @shares_request("target")
