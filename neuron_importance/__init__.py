@@ -58,8 +58,8 @@ def _star_comment(f, name: str):
 
 def parameters_section(obj, # a function or a class (documented by its `__init__`)
                        shared: dict | None = None, # name -> comment for undocumented parameters; None: `_shared_comments()`
-                      ) -> str: # a numpydoc "Parameters" section
-    "A numpydoc `Parameters` section from `obj`'s signature and the comments after its parameters (fastcore's `docments`)."
+                      ) -> str: # a numpydoc "Parameters" section, and "Returns" where the function says what it returns
+    "A numpydoc `Parameters` section (and `Returns`) from `obj`'s signature and the comments after its parameters and return annotation (fastcore's `docments`)."
     import inspect
     from fastcore.docments import docments
     docs = docments(_documented(obj), returns=False)                      # name -> comment (or None)
@@ -72,6 +72,10 @@ def parameters_section(obj, # a function or a class (documented by its `__init__
         star = {p.VAR_POSITIONAL: "*", p.VAR_KEYWORD: "**"}.get(p.kind, "")
         comment = docs.get(k) or (_star_comment(_documented(obj), k) if star else None) or shared.get(k) or "(not documented)"
         lines += [f"{star}{k} :{anno}{default}", f"    {comment}"]
+    ret = docments(_documented(obj), full=True).get("return")
+    if not isinstance(obj, type) and ret is not None and (ret.docment or ret.anno is not inspect.Signature.empty):
+        anno = ret.anno if isinstance(ret.anno, str) else inspect.formatannotation(ret.anno)
+        lines += ["", "Returns", "-------", anno if ret.anno is not inspect.Signature.empty else "", f"    {ret.docment or ''}".rstrip()]
     return "\n".join(lines)
 
 # %% ../nbs/50_namespace.ipynb #bb2f597d

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #0e2d88c3
 from __future__ import annotations
-import difflib, functools, inspect, os, warnings
+import difflib, functools, inspect, os, re, warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -18,8 +18,8 @@ from fastcore.meta import delegates
 __all__ = ['LayerSpec', 'InputsSpec', 'TargetSpec', 'named_modules', 'resolve_layers', 'check_model', 'preserved_state',
            'as_inputs', 'ModelCall', 'model_call', 'LayerRecorder', 'model_output', 'output_scores', 'Target',
            'resolve_target', 'check_finite', 'check_steps', 'check_batch_size', 'resolve_baselines', 'check_pass',
-           'Problem', 'prepare', 'Request', 'request', 'shares_request', 'request_of', 'output_shapes', 'grad_or_zeros',
-           'vjp', 'cache_dir', 'save_atomic']
+           'Problem', 'batch_hint', 'prepare', 'Request', 'request', 'shares_request', 'request_of', 'output_shapes',
+           'grad_or_zeros', 'vjp', 'cache_dir', 'save_atomic']
 
 # %% ../nbs/00_core.ipynb #2d745531
 def named_modules(model: nn.Module) -> dict[str, nn.Module]:
@@ -291,11 +291,11 @@ class Target:
         self.classes, self.fn, self.n = classes, fn, n
 
     def _call(self, out, rows: Optional[int]):
-        "The callable's F, or the reason it is not one value per row."
+        "The callable's F, or the reason it is not one value per row, and the exception the callable raised (if it did)."
         try: f = self.fn(out)
-        except Exception as e: return None, f"raised {type(e).__name__}: {e}"
-        if isinstance(f, Tensor) and f.dim() == 1 and (rows is None or len(f) == rows): return f, None
-        return None, f"returned {tuple(f.shape) if isinstance(f, Tensor) else type(f).__name__}"
+        except Exception as e: return None, f"raised {type(e).__name__}: {e}", e
+        if isinstance(f, Tensor) and f.dim() == 1 and (rows is None or len(f) == rows): return f, None, None
+        return None, f"returned {tuple(f.shape) if isinstance(f, Tensor) else type(f).__name__}", None
 
     def __call__(self, out, examples: slice = slice(None)) -> Tensor:
         "F for each row of `out`, whose rows are `points * n` copies of the examples `examples`, point-major."
@@ -304,16 +304,19 @@ class Target:
             return s.gather(1, classes.repeat(len(s) // len(classes))[:, None]).squeeze(1)
         try: rows = len(model_output(out))
         except ValueError: rows = None
-        f, why = self._call(out, rows)
+        f, why, raised = self._call(out, rows)
         if f is not None: return f
         group = len(range(self.n)[examples]) if self.n else None
         if rows and group == self.n and rows > group and rows % group == 0:   # written for one row per example: once per point
             parts = [self._call(_rows_of(out, slice(k, k + group), rows), group) for k in range(0, rows, group)]
-            if all(p is not None for p, _ in parts): return torch.cat([p for p, _ in parts])
-        raise ValueError(f"The target callable must return a 1-d tensor with one value per row; for {rows} rows it {why}. "
-                         "The engine calls it on outputs whose rows are copies of the examples stacked point-major "
-                         "(row = point * N + example). Write it row by row (e.g. target=lambda out: out[:, 2] - out[:, 0]); "
-                         "for one class per example, pass a list or a 1-d tensor of classes instead of a callable.")
+            if all(p is not None for p, _, _ in parts): return torch.cat([p for p, _, _ in parts])
+        how = ("The engine calls it on outputs whose rows are copies of the examples stacked point-major "
+               "(row = point * N + example). Write it row by row (e.g. target=lambda out: out[:, 2] - out[:, 0]); "
+               "for one class per example, pass a list or a 1-d tensor of classes instead of a callable.")
+        if raised is not None:                            # the user's own error: it propagates with its own type
+            if hasattr(raised, "add_note"): raised.add_note(f"neuron_importance called the target callable on an output of {rows} rows. {how}")
+            raise raised
+        raise ValueError(f"The target callable must return a 1-d tensor with one value per row; for {rows} rows it {why}. {how}")
 
 # %% ../nbs/00_core.ipynb #9291e399
 TargetSpec = Union[None, int, Sequence[int], Tensor, Callable]
@@ -484,6 +487,17 @@ class Problem:
         try: return self.call(None, examples, repeats)
         finally: rec.replacement = None
 
+# %% ../nbs/00_core.ipynb #7acc700f
+def batch_hint(e: Exception, # the model's error on the inputs (PyTorch raises RuntimeError or ValueError)
+               xs: tuple, # the inputs as read, (N, ...) each
+              ) -> Exception: # the same error, with a note when it looks like a missing batch dimension
+    "Add a note naming the missing batch dimension to a model's error about the number of dimensions of its input."
+    if not re.search(r"unbatched|expected \d+D|Expected \d+D|dimensions? of input", str(e)): return e
+    note = (f"neuron_importance reads the inputs as (N, ...): here N = {len(xs[0])} and each example of shape {tuple(xs[0].shape[1:])}. "
+            "If this is one example, add its batch dimension: x[None] (or x.unsqueeze(0)).")
+    if hasattr(e, "add_note"): e.add_note(note); return e
+    return type(e)(f"{e}\n{note}")
+
 # %% ../nbs/00_core.ipynb #8d6f9c5e
 def _joined(xs: tuple, baselines) -> tuple:
     "(x, x') of several inputs, each flattened and joined into one (N, D) tensor of their common float dtype."
@@ -529,7 +543,8 @@ def prepare(model: nn.Module, # the model
     rec = LayerRecorder(layer_map, attribute_to, inp)
     rec.record = False
     with rec, torch.no_grad():
-        out_x = call()
+        try: out_x = call()
+        except (RuntimeError, ValueError) as e: raise batch_hint(e, xs)
         if inp is not None:
             start = rec.start
             if start is None: raise ValueError(f"input_layer {inp[0]!r} did not run in the forward pass.")

@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_results.ipynb #ff37168d
 from __future__ import annotations
-import operator
+import operator, textwrap
 from dataclasses import dataclass, replace
 from typing import Optional, Sequence
 
@@ -87,12 +87,18 @@ class AttributionResult:
                (f", steps={self.steps}, rule={self.rule!r}" if self.steps else "") + \
                (f", passes={self.passes}" if self.passes and self.passes != (self.steps or 0) + 1 else "") + \
                "".join(f", {k}={v!r}" for k, v in (self.settings or {}).items()) + ")"
-        rows = [f"  {'layer':<28}{'unit shape':<18}" + ("max |delta|   max rel. delta" if self.delta else "")]
+        w = max([28] + [len(k) + 2 for k in self.scores])                  # long layer names widen the column
+        rows = [f"  {'layer':<{w}}{'unit shape':<18}" + ("max |delta|   max rel. delta" if self.delta else "")]
         rel = self.relative_delta() if self.delta else {}
         for k, v in self.scores.items():
-            line = f"  {k:<28}{str(tuple(v.shape[1:])):<18}"
+            line = f"  {k:<{w}}{str(tuple(v.shape[1:])):<18}"
             if self.delta: line += f"{self.delta[k].abs().max().item():<14.3g}{rel[k].max().item():.3g}"
             rows.append(line)
+        wide = [k for k in rel if rel[k].max().item() > 0.1]
+        if wide: rows += textwrap.wrap(f"note: the scores of {', '.join(map(repr, wide))} miss F(x) - F(x') by more than 10% for some example. "
+                                       "Either the layer does not cut every path from the input to the output (a skip connection or a branch "
+                                       "around it carries the rest, and more steps will not close the gap), or the path needs more steps "
+                                       "(raise steps, or pass tol=). check_equivalence tells which.", 100, initial_indent="  ", subsequent_indent="  ")
         return "\n".join([head] + rows)
 
     def plot(self, example: int = 0, top: int = 20, layers: Optional[Sequence[str]] = None):
