@@ -10,14 +10,13 @@
 - Prints `outputs: N passed, N failed` over the compared cells, and each differing cell with the stored and the fresh text.
 """
 from __future__ import annotations
-import os, re, sys
+import re, sys
 from pathlib import Path
 
 from execnb.nbio import read_nb
-from execnb.shell import CaptureShell
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from execute_notebooks import output_text, skipped          # the same rules for which cells run
+from execute_notebooks import output_text, run, skipped     # the same rules for which cells run
 
 NUMBER = re.compile(r"[-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?")
 TIMING = re.compile(r"^\s*(?:s|ms|min|seconds?)\b")
@@ -50,17 +49,8 @@ def same(a: str, b: str, rel: float = 1e-3) -> bool:
 
 def check(path: Path) -> tuple:
     stored = read_nb(path)
-    fresh = read_nb(path)
-    shell = CaptureShell(path, mpl_format="png")
-    def pre(cell):
-        if skipped(cell): return True
-        cell.outputs = []
-        return False
-    cwd = os.getcwd()
-    try:
-        os.chdir(path.parent)
-        shell.run_all(fresh, exc_stop=True, preproc=pre)
-    finally: os.chdir(cwd)
+    fresh, _, ok = run(path)
+    if not ok: return 0, 1
     passed, failed = 0, 0
     for i, (s, f) in enumerate(zip(stored.cells, fresh.cells)):
         if skipped(s) or not (shown(s) or shown(f)): continue

@@ -52,21 +52,27 @@ def output_text(out) -> str:
     return "\n".join("".join(p) if isinstance(p, list) else str(p) for p in parts)
 
 
-def execute(path: Path) -> bool:
+def run(path: Path):
+    "Run the notebook's cells the way the tests do, in its folder; returns (notebook with fresh outputs, shell, ok)."
     nb = read_nb(path)
     shell = CaptureShell(path, mpl_format="png")
     def pre(cell):
         if skipped(cell): return True
         cell.outputs = []
         return False
-    t0, ok = time.time(), True
-    cwd = os.getcwd()
+    ok, cwd = True, os.getcwd()
     try:
         os.chdir(path.parent)
         shell.run_all(nb, exc_stop=True, preproc=pre)
     except Exception:
         sys.stderr.write(shell.prettytb(fname=path) + "\n"); ok = False
     finally: os.chdir(cwd)
+    return nb, shell, ok
+
+
+def execute(path: Path) -> bool:
+    t0 = time.time()
+    nb, shell, ok = run(path)
     leaks = [(i, m.group(0)) for i, c in enumerate(nb.cells) if c.cell_type == "code" and not skipped(c)
              for o in c.get("outputs", []) for m in [_machine.search(output_text(o))] if m]
     for i, what in leaks: print(f"{path.name}: cell {i} shows a machine path ({what!r}): print a relative path or silence the warning")

@@ -4,6 +4,7 @@
 
 # %% ../nbs/07a_patching.ipynb #3ebccb5a
 from __future__ import annotations
+from contextlib import contextmanager
 from typing import Optional, Sequence
 
 import torch
@@ -15,8 +16,8 @@ from .results import AttributionResult, accumulator_dtype, completeness_gap
 
 
 # %% auto #0
-__all__ = ['DIRECTIONS', 'check_direction', 'endpoint_values', 'layer_attribution_patching', 'patch_masks', 'patching_effects',
-           'layer_activation_patching']
+__all__ = ['DIRECTIONS', 'check_direction', 'patching_problem', 'endpoint_values', 'layer_attribution_patching', 'patch_masks',
+           'patching_effects', 'layer_activation_patching']
 
 # %% ../nbs/07a_patching.ipynb #77d9f8fa
 DIRECTIONS = ("noising", "denoising")
@@ -27,6 +28,19 @@ def check_direction(direction: str):
         raise ValueError(f"direction must be 'noising' (run the input, set units to their baseline values) or 'denoising' "
                          f"(run the baseline, set units to their input values), not {direction!r}.")
 
+
+# %% ../nbs/07a_patching.ipynb #5dcf8946
+@contextmanager
+def patching_problem(fn, # the public method called (its signature lists the settings it takes)
+                     model: nn.Module, inputs, layers, target, baselines,
+                     direction: str, # "noising" or "denoising"
+                     settings: dict, # the call's other keyword settings
+                    ):
+    "Inside: (the request, the validated problem, whether the input run is patched), with the model left as it was on exit."
+    req = request_of(fn, target=target, baselines=baselines, **settings)
+    check_direction(direction)
+    with preserved_state(model):
+        yield req, req.prepare(model, inputs, layers, probe_baseline=False), direction == "noising"
 
 # %% ../nbs/07a_patching.ipynb #c015d485
 def endpoint_values(problem: Problem, # from `prepare`
@@ -57,11 +71,7 @@ def layer_attribution_patching(model: nn.Module, # the model; left exactly as it
                                *, direction: str = "noising", # "noising": dF/dy at the input x; "denoising": at the baseline x'
                                **kwargs) -> AttributionResult: # scores (N, *unit_shape) per layer, with the completeness gap
     "Attribution patching (AtP): `dF/dy * (y(x) - y(x'))`, each unit's first-order estimate of what patching it would change."
-    req = request_of(layer_attribution_patching, target=target, baselines=baselines, **kwargs)
-    check_direction(direction)
-    noising = direction == "noising"
-    with preserved_state(model):
-        problem = req.prepare(model, inputs, layers, probe_baseline=False)
+    with patching_problem(layer_attribution_patching, model, inputs, layers, target, baselines, direction, kwargs) as (req, problem, noising):
         at_base, g_base = endpoint_values(problem, False, not noising, req.batch_size)      # first: F(x') comes from this pass
         at_input, g_input = endpoint_values(problem, True, noising, req.batch_size)
     grads = g_input if noising else g_base
@@ -152,11 +162,7 @@ def layer_activation_patching(model: nn.Module, # the model; left exactly as it 
                               by_channel: Optional[bool] = None, # a unit is a whole channel (dim 1); None: for layers with more than one unit dimension
                               **kwargs) -> AttributionResult: # scores (N, U) per layer: U channels, or (N, *unit_shape) for single units
     "Activation patching: the exact change of F when one unit (or channel) is set to its value in the other run, every unit of every layer."
-    req = request_of(layer_activation_patching, target=target, baselines=baselines, **kwargs)
-    check_direction(direction)
-    noising = direction == "noising"
-    with preserved_state(model):
-        problem = req.prepare(model, inputs, layers, probe_baseline=False)
+    with patching_problem(layer_activation_patching, model, inputs, layers, target, baselines, direction, kwargs) as (req, problem, noising):
         fills, _ = endpoint_values(problem, not noising, False, req.batch_size)   # at alpha = 0 the walk also gives F(x')
         scores, channels = {}, {}
         for name, fill in fills.items():
