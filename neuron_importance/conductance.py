@@ -264,8 +264,10 @@ class UnitFlows:
             self.total = torch.zeros(len(self.masks), *self.problem.start.shape, dtype=accumulator_dtype(g), device=g.device)
         self.total[:, chunk.examples] += unit_vjp_sums(y, chunk, self.masks, g, self.weights, self.batched).to(self.total.dtype)
 
-    def result(self) -> Tensor:
+    def result(self, multiply_by_inputs: bool = True, # False: the integrated gradients before the factor x - x'
+              ) -> Tensor:
         "Each unit's conductance of every input feature, of shape `(K, N, *path_shape)`."
+        if not multiply_by_inputs: return self.total
         return self.total * (self.problem.start - self.problem.baselines)[None].to(self.total.dtype)
 
 # %% ../nbs/05_conductance.ipynb #828f0b16
@@ -279,6 +281,7 @@ def neuron_conductance(model: nn.Module, # the model; left exactly as it was
                        steps: int = 50, # m: path segments, m+1 points
                        *, by_channel: bool = False, # each neuron is a whole channel (filter) of a conv layer
                        batched_backward: Optional[bool] = None, # K units in one batched backward; None: on CUDA only
+                       multiply_by_inputs: bool = True, # False: the multipliers, before the factor x - x' (Captum's multiply_by_inputs=False)
                        **kwargs) -> NeuronAttribution: # (N, K, *input_shape): conductance of each input feature through each unit; a `NeuronAttributions` tuple, one per input, for several inputs
     "Dhamdhere's per-input conductance through each of K units, from one walk along the path."
     req = request_of(neuron_conductance, target=target, baselines=baselines, **kwargs)
@@ -296,8 +299,8 @@ def neuron_conductance(model: nn.Module, # the model; left exactly as it was
                                progress=req.progress):
             flows.add(chunk, chunk.values[name], chunk.grads[name])
             del chunk
-    return neuron_attribution(problem.per_input(flows.result().transpose(0, 1)), "conductance", name, flows.masks,
-                              dict(steps=steps, rule=req.rule, one_sided=req.one_sided))
+    return neuron_attribution(problem.per_input(flows.result(multiply_by_inputs).transpose(0, 1)), "conductance", name, flows.masks,
+                              dict(steps=steps, rule=req.rule, one_sided=req.one_sided, **({} if multiply_by_inputs else dict(multiply_by_inputs=False))))
 
 # %% ../nbs/05_conductance.ipynb #a58a17d3
 @shares_request("batch_size", "autocast", "progress")

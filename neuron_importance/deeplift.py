@@ -724,6 +724,7 @@ def layer_deeplift(model: nn.Module, # the model; left exactly as it was
                    target: TargetSpec = None, # what F is: None (each example's predicted class), an int, per-example ints, or a callable (see `request`)
                    baselines=None, # the references x': None (zeros), a number, a tensor broadcastable to the inputs, or one per input (see `request`)
                    *, rule: str = "rescale", # "rescale" or "reveal_cancel" for the elementwise nonlinearities
+                   multiply_by_inputs: bool = True, # False: the multipliers m_y, before the factor y(x) - y(x') (Captum's multiply_by_inputs=False)
                    **kwargs) -> AttributionResult:
     "DeepLIFT contributions `m_y * (y(x) - y(x'))` of every unit of every layer in `layers`, from one pass."
     req = request_of(layer_deeplift, target=target, baselines=baselines, **kwargs)
@@ -740,11 +741,12 @@ def layer_deeplift(model: nn.Module, # the model; left exactly as it was
             grads = grad_or_zeros(f[:k], list(values.values()))
             for (name, y), g in zip(values.items(), grads):
                 y = y.detach()
-                s = g[:k] * (y[:k] - y[k:])
+                s = g[:k] * (y[:k] - y[k:]) if multiply_by_inputs else g[:k]
                 scores.setdefault(name, torch.zeros(n, *s.shape[1:], dtype=s.dtype, device=s.device))[ex] = s
     diff = f_input - f_baseline
-    return AttributionResult(scores, diff, {k: completeness_gap(v, diff) for k, v in scores.items()}, "deeplift", None,
-                             rule, len(groups), classes=problem.target.classes)
+    delta = {k: completeness_gap(v, diff) for k, v in scores.items()} if multiply_by_inputs else None   # multipliers share nothing out
+    return AttributionResult(scores, diff, delta, "deeplift", None, rule, len(groups), classes=problem.target.classes,
+                             settings=None if multiply_by_inputs else dict(multiply_by_inputs=False))
 
 # %% ../nbs/07_deeplift.ipynb #bc683458
 
@@ -758,6 +760,7 @@ def neuron_deeplift(model: nn.Module, # the model; left exactly as it was
                     baselines=None, # the references x': None (zeros), a number, a tensor broadcastable to the inputs, or one per input (see `request`)
                     by_channel: bool = False, # each neuron is a whole channel (filter) of a conv layer
                     *, rule: str = "rescale", # "rescale" or "reveal_cancel" for the elementwise nonlinearities
+                    multiply_by_inputs: bool = True, # False: the multipliers, before the factor x - x' (Captum's multiply_by_inputs=False)
                     **kwargs) -> NeuronAttribution: # (N, K, *input_shape): contribution of each input feature through each unit; a `NeuronAttributions` tuple, one per input, for several inputs
     "DeepLIFT contributions of each input feature through each of K units: `m_{F,y} m_{y,x_i} (x_i - x'_i)`, from one forward pass."
     req = request_of(neuron_deeplift, target=target, baselines=baselines, **kwargs)
@@ -770,5 +773,6 @@ def neuron_deeplift(model: nn.Module, # the model; left exactly as it was
         g = grad_or_zeros(f[:n], [y], retain_graph=True)[0].detach()
         masks = unit_masks(tuple(y.shape[1:]), neurons, by_channel, g.dtype, g.device)
         diff = problem.start - problem.baselines
+        if not multiply_by_inputs: diff = torch.ones_like(diff)
         return neuron_attribution(problem.per_input(torch.stack([vjp(y, points, m * g)[:n] * diff for m in masks], 1).detach()),
-                                  "deeplift", name, masks, dict(rule=rule))
+                                  "deeplift", name, masks, dict(rule=rule, **({} if multiply_by_inputs else dict(multiply_by_inputs=False))))

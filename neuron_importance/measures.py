@@ -66,10 +66,13 @@ def layer_gradient(model: nn.Module, # the model; left exactly as it was
 def layer_grad_x_activation(model: nn.Module, # the model; left exactly as it was
                             inputs: InputsSpec, # (N, ...) inputs, or a tuple of them (token ids when `input_layer` is set)
                             layers: LayerSpec | Sequence[LayerSpec], # dotted name(s) or module(s), all from one pass
-                            target: TargetSpec = None, baselines=None, **kwargs) -> AttributionResult:
+                            target: TargetSpec = None, baselines=None,
+                            *, multiply_by_inputs: bool = True, # False: dF/dy alone (Captum's multiply_by_inputs=False)
+                            **kwargs) -> AttributionResult:
     "`y(x) * dF/dy(x)`: the first-order share of each unit, with its completeness gap."
-    return _measure(model, inputs, layers, request_of(layer_grad_x_activation, target=target, baselines=baselines, **kwargs),
-                    "grad_x_value", "grad_x_activation")
+    req = request_of(layer_grad_x_activation, target=target, baselines=baselines, **kwargs)
+    if not multiply_by_inputs: return _measure(model, inputs, layers, req, "grad", "gradient")
+    return _measure(model, inputs, layers, req, "grad_x_value", "grad_x_activation")
 
 # %% ../nbs/06_measures.ipynb #dbe98b0e
 @shares_request("one_sided", "autocast", "progress")

@@ -184,6 +184,9 @@ class _UnitSums:
 
     def totals(self) -> Tensor:
         "(N, K): each unit's attributions summed over the input features (of every input)."
+        if self.settings.get("multiply_by_inputs") is False:
+            raise ValueError("These are multipliers (multiply_by_inputs=False), not shares: they do not add up to the units' scores. "
+                             "Call the method with multiply_by_inputs=True to compare sums.")
         return sum(p.flatten(2).sum(2) for p in self._parts())
 
     def layer_totals(self, layer_scores) -> Tensor:
