@@ -717,6 +717,16 @@ def _groups(n: int, batch_size: Optional[int]):
     if size < 1: raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
     return [slice(i, min(n, i + size)) for i in range(0, n, size)]
 
+def _attribution(m: Tensor, y: Tensor, y0: Tensor, multiply_by_inputs: bool, custom: Optional[Callable]) -> Tensor:
+    "A unit's score from its multiplier: m * (y - y'), m alone, or the user's `custom(multipliers, values, references)` on 1-tuples, as Captum calls it."
+    if custom is None: return m * (y - y0) if multiply_by_inputs else m
+    out = custom((m,), (y,), (y0,))
+    out = out[0] if isinstance(out, (tuple, list)) else out
+    if not isinstance(out, Tensor) or out.shape != m.shape:
+        raise ValueError(f"custom_attribution_func must return a tensor (or a 1-tuple of one) of shape {tuple(m.shape)}, the multipliers' shape; "
+                         f"it returned {tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__}.")
+    return out
+
 @shares_request("one_sided", "autocast", "progress")
 def layer_deeplift(model: nn.Module, # the model; left exactly as it was
                    inputs: InputsSpec, # (N, ...) inputs, or a tuple of them (token ids when `input_layer` is set)
@@ -725,6 +735,7 @@ def layer_deeplift(model: nn.Module, # the model; left exactly as it was
                    baselines=None, # the references x': None (zeros), a number, a tensor broadcastable to the inputs, or one per input (see `request`)
                    *, rule: str = "rescale", # "rescale" or "reveal_cancel" for the elementwise nonlinearities
                    multiply_by_inputs: bool = True, # False: the multipliers m_y, before the factor y(x) - y(x') (Captum's multiply_by_inputs=False)
+                   custom_attribution_func: Optional[Callable] = None, # (multipliers, values, reference values) -> scores, each a 1-tuple (Captum's signature)
                    **kwargs) -> AttributionResult:
     "DeepLIFT contributions `m_y * (y(x) - y(x'))` of every unit of every layer in `layers`, from one pass."
     req = request_of(layer_deeplift, target=target, baselines=baselines, **kwargs)
@@ -741,12 +752,14 @@ def layer_deeplift(model: nn.Module, # the model; left exactly as it was
             grads = grad_or_zeros(f[:k], list(values.values()))
             for (name, y), g in zip(values.items(), grads):
                 y = y.detach()
-                s = g[:k] * (y[:k] - y[k:]) if multiply_by_inputs else g[:k]
+                s = _attribution(g[:k], y[:k], y[k:], multiply_by_inputs, custom_attribution_func)
                 scores.setdefault(name, torch.zeros(n, *s.shape[1:], dtype=s.dtype, device=s.device))[ex] = s
     diff = f_input - f_baseline
-    delta = {k: completeness_gap(v, diff) for k, v in scores.items()} if multiply_by_inputs else None   # multipliers share nothing out
-    return AttributionResult(scores, diff, delta, "deeplift", None, rule, len(groups), classes=problem.target.classes,
-                             settings=None if multiply_by_inputs else dict(multiply_by_inputs=False))
+    shares = multiply_by_inputs and custom_attribution_func is None          # multipliers, or a user's function, share nothing out
+    delta = {k: completeness_gap(v, diff) for k, v in scores.items()} if shares else None
+    settings = {**({} if multiply_by_inputs else dict(multiply_by_inputs=False)),
+                **({} if custom_attribution_func is None else dict(custom_attribution_func=getattr(custom_attribution_func, "__name__", "custom")))}
+    return AttributionResult(scores, diff, delta, "deeplift", None, rule, len(groups), classes=problem.target.classes, settings=settings or None)
 
 # %% ../nbs/07_deeplift.ipynb #bc683458
 
