@@ -15,16 +15,52 @@ from torch import nn, Tensor
 from fastcore.meta import delegates
 
 # %% auto #0
-__all__ = ['LayerSpec', 'InputsSpec', 'TargetSpec', 'named_modules', 'resolve_layers', 'check_model', 'preserved_state',
-           'as_inputs', 'ModelCall', 'model_call', 'LayerRecorder', 'model_output', 'output_scores', 'Target',
-           'resolve_target', 'check_finite', 'check_steps', 'check_batch_size', 'resolve_baselines', 'check_pass',
-           'Problem', 'batch_hint', 'prepare', 'Request', 'request', 'shares_request', 'request_of', 'output_shapes',
-           'grad_or_zeros', 'vjp', 'cache_dir', 'save_atomic']
+__all__ = ['LayerSpec', 'InputsSpec', 'TargetSpec', 'named_modules', 'layer_part', 'layer_value', 'with_layer_value',
+           'resolve_layers', 'check_model', 'preserved_state', 'as_inputs', 'ModelCall', 'model_call', 'LayerRecorder',
+           'model_output', 'output_scores', 'Target', 'resolve_target', 'NoTarget', 'any_target', 'check_finite',
+           'check_steps', 'check_batch_size', 'resolve_baselines', 'check_pass', 'Problem', 'batch_hint', 'prepare',
+           'Request', 'request', 'shares_request', 'request_of', 'output_shapes', 'grad_or_zeros', 'vjp', 'cache_dir',
+           'save_atomic']
 
 # %% ../nbs/00_core.ipynb #2d745531
 def named_modules(model: nn.Module) -> dict[str, nn.Module]:
     "`model.named_modules()` as a dict; for a `torch.compile`d model, the names of the module it wraps (no `_orig_mod.` prefix)."
     return dict(getattr(model, "_orig_mod", model).named_modules())
+
+# %% ../nbs/00_core.ipynb #4e2b611e
+def layer_part(name: str) -> tuple: # (module name, element index or None)
+    "Split a layer name into the module's name and the element of its tuple output it picks: `'lstm[0]'` -> `('lstm', 0)`, `'fc'` -> `('fc', None)`."
+    m = re.fullmatch(r"(.+)\[(\d+)\]", name)
+    return (m.group(1), int(m.group(2))) if m else (name, None)
+
+# %% ../nbs/00_core.ipynb #1da994cb
+def layer_value(out, # what the module returned (or its positional inputs, a tuple)
+                name: str, # the layer name, with `[i]` for an element
+                what: str = "output", # "output" or "input", for the messages
+               ) -> Tensor:
+    "The tensor a layer name points at: the module's output itself, or element `i` of it; a clear error for anything else."
+    base, i = layer_part(name)
+    if i is None:
+        if isinstance(out, Tensor): return out
+        hint = f" It returns a {type(out).__name__}: pick an element, e.g. {f'{base}[0]'!r}." if isinstance(out, (tuple, list)) else ""
+        raise ValueError(f"Layer {name!r} has a{'n' * (what == 'input')} {what} of type {type(out).__name__}, not a tensor.{hint} "
+                         "Otherwise choose a submodule whose output is a single tensor.")
+    if not isinstance(out, (tuple, list)) or i >= len(out) or not isinstance(out[i], Tensor):
+        kinds = f"({', '.join(type(o).__name__ for o in out)})" if isinstance(out, (tuple, list)) else type(out).__name__
+        raise ValueError(f"Layer {name!r} picks element {i} of the {what} of {base!r}, which is {kinds}: pick the index of a tensor in it.")
+    return out[i]
+
+# %% ../nbs/00_core.ipynb #2208daf2
+def with_layer_value(out, # what the module returned
+                     name: str, # the layer name, with `[i]` for an element
+                     value: Tensor, # the tensor to put where the name points
+                    ):
+    "The module's output with the tensor that `name` points at replaced by `value` (the same kind of tuple or list)."
+    i = layer_part(name)[1]
+    if i is None: return value
+    parts = list(out); parts[i] = value
+    if isinstance(out, tuple): return type(out)(*parts) if hasattr(out, "_fields") else tuple(parts)
+    return parts
 
 # %% ../nbs/00_core.ipynb #99db3ed2
 LayerSpec = Union[str, nn.Module]
@@ -38,8 +74,8 @@ def _layer_name(model: nn.Module, layer: LayerSpec, modules: dict[str, nn.Module
                          "pass one of the model's own submodules or its dotted name from `model.named_modules()`.")
     if not isinstance(layer, str):
         raise ValueError(f"A layer must be a dotted name or an nn.Module, not {type(layer).__name__}.")
-    if layer in modules: return layer
-    close = difflib.get_close_matches(layer, [n for n in modules if n], n=5, cutoff=0.4)
+    if layer_part(layer)[0] in modules: return layer
+    close = difflib.get_close_matches(layer_part(layer)[0], [n for n in modules if n], n=5, cutoff=0.4)
     hint = (f"Close matches: {', '.join(map(repr, close))}." if close
             else f"Names look like: {', '.join(map(repr, [n for n in modules if n][:5]))}.")
     raise ValueError(f"No layer named {layer!r} in {type(model).__name__}. {hint} "
@@ -57,7 +93,7 @@ def resolve_layers(model: nn.Module, # the model that contains the layers
     for layer in layers:
         name = _layer_name(model, layer, modules)
         if name in found: raise ValueError(f"Layer {name!r} is listed twice in `layers`; list each layer once.")
-        found[name] = modules[name]
+        found[name] = modules[layer_part(name)[0]]
     return found
 
 # %% ../nbs/00_core.ipynb #64a064c6
@@ -194,11 +230,8 @@ class LayerRecorder:
             raise ValueError(f"Layer {name!r} ran {self.calls[name]} times in one forward pass, so its hooks would mix "
                              "the calls. Give each use its own module (e.g. a separate nn.ReLU per place).")
 
-    def _keep(self, name: str, t, separate: bool) -> Tensor:
+    def _keep(self, name: str, t: Tensor, separate: bool) -> Tensor:
         "Record `t` as a differentiable node (a fresh one if `separate`) and return a copy for the model to use."
-        if not isinstance(t, Tensor):
-            raise ValueError(f"Layer {name!r} has a {self.attribute_to} of type {type(t).__name__}, not a tensor: "
-                             "choose a submodule whose output is a single tensor.")
         self._count(name)
         if not t.requires_grad: y = t.detach().requires_grad_()
         else: y = t.clone() if separate else t
@@ -207,14 +240,15 @@ class LayerRecorder:
 
     def _output_hook(self, name):
         def hook(module, args, out):
-            if self.record: return self._keep(name, out, separate=False)
+            if self.record: return with_layer_value(out, name, self._keep(name, layer_value(out, name), separate=False))
         return hook
 
     def _input_hook(self, name):
         def hook(module, args):
             if not self.record: return None
             if not args: raise ValueError(f"Layer {name!r} was called without positional input; use attribute_to='output'.")
-            return (self._keep(name, args[0], separate=True), *args[1:])
+            part = f"{name}[0]" if layer_part(name)[1] is None else name      # a plain name: the first positional input
+            return with_layer_value(args, part, self._keep(name, layer_value(args, part, "input"), separate=True))
         return hook
 
     def _replace_hook(self, module, args, out):
@@ -350,6 +384,23 @@ def resolve_target(target: TargetSpec, # None, int, per-example ints or callable
         raise ValueError(f"target {classes[bad][0].item()} is out of range: the model has {n_classes} outputs "
                          f"(valid targets 0..{n_classes - 1}).")
     return Target(classes=classes)
+
+# %% ../nbs/00_core.ipynb #4c8f8ea2
+class NoTarget(Target):
+    "F = 0 on every row: the scalar of a method that explains no output, for a model without one score per example and class."
+    def __call__(self, out, examples: slice = slice(None)) -> Tensor:
+        try: rows = model_output(out)
+        except ValueError: rows = next(t for t in (out.values() if isinstance(out, dict) else out) if isinstance(t, Tensor))
+        return torch.zeros(len(rows), dtype=torch.float32, device=rows.device)
+
+def any_target(target: TargetSpec, # the target given (None: none)
+               output, # the model's output at the inputs
+              ) -> Target:
+    "`resolve_target`, except that with no target and no class scores to pick from it is `NoTarget` (F = 0) instead of an error."
+    try: return resolve_target(target, output)
+    except ValueError:
+        if target is not None: raise
+        return NoTarget()
 
 # %% ../nbs/00_core.ipynb #a0963b0c
 def check_finite(x: Tensor, what: str = "inputs"):
@@ -523,6 +574,7 @@ def prepare(model: nn.Module, # the model
             probe_baseline: bool = True, # compute F(x') now; False leaves it to the path walk (its point at alpha = 0)
             additional_forward_args=None, # extra positional arguments after the inputs, not interpolated
             forward_kwargs: Optional[dict] = None, # keyword arguments of the model's forward, not interpolated
+            needs_target: bool = True, # False: a method that explains no output (activation); with no target and no classes, F = 0
            ) -> Problem:
     "Validate an attribution request and compute F at the inputs (and, with `probe_baseline`, at the baselines)."
     call = model_call(model, inputs, additional_forward_args, forward_kwargs)
@@ -551,7 +603,7 @@ def prepare(model: nn.Module, # the model
             base = resolve_baselines(baselines, start, inp[0])
         elif call.single: start = xs[0].detach(); base = resolve_baselines(baselines, start)
         else: start, base = _joined(xs, baselines)
-        problem = Problem(model, call, start, base, layer_map, resolve_target(target, out_x),
+        problem = Problem(model, call, start, base, layer_map, resolve_target(target, out_x) if needs_target else any_target(target, out_x),
                           None, attribute_to, inp, flat=inp is None and not call.single)
         problem.f_input = problem.target(out_x).detach()
         check_pass(problem.f_input, torch.ones(1, dtype=torch.float64))
@@ -574,10 +626,10 @@ class Request:
     autocast: Optional[torch.dtype] = None
     progress: bool = False
 
-    def prepare(self, model: nn.Module, inputs, layers, probe_baseline: bool = True) -> Problem:
+    def prepare(self, model: nn.Module, inputs, layers, probe_baseline: bool = True, needs_target: bool = True) -> Problem:
         "`prepare` with this request's settings: the validated `Problem` for `model` at `inputs`, recording `layers`."
         return prepare(model, inputs, layers, self.target, self.baselines, self.input_layer, self.attribute_to, probe_baseline,
-                       self.additional_forward_args, self.forward_kwargs)
+                       self.additional_forward_args, self.forward_kwargs, needs_target)
 
     def settings(self, *but: str) -> dict:
         "The settings as keyword arguments for another method's call, without those named in `but`."
@@ -635,7 +687,9 @@ def output_shapes(model: nn.Module, # the model; left exactly as it was
     "The model's output at `inputs` and the shape of each layer's output, from one forward pass without gradients."
     shapes = {}
     def record(name):
-        def hook(mod, args, out): shapes.setdefault(name, tuple(out.shape) if isinstance(out, Tensor) else None)
+        def hook(mod, args, out):
+            try: shapes.setdefault(name, tuple(layer_value(out, name).shape))
+            except ValueError: shapes.setdefault(name, None)
         return hook
     call = model_call(model, inputs, additional_forward_args, forward_kwargs)
     handles = [m.register_forward_hook(record(name)) for name, m in resolve_layers(model, layers).items()]

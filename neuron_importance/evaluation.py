@@ -12,7 +12,7 @@ import torch
 from torch import nn, Tensor
 from torch.overrides import TorchFunctionMode
 
-from .core import InputsSpec, LayerSpec, Target, TargetSpec, model_call, output_scores, output_shapes, prepare, preserved_state, request_of, resolve_layers, resolve_target, shares_request
+from .core import InputsSpec, LayerSpec, Target, TargetSpec, layer_value, model_call, output_scores, output_shapes, prepare, preserved_state, request_of, resolve_layers, resolve_target, shares_request, with_layer_value
 from .results import per_unit
 from .measures import layer_activation
 from .registry import OWN_SETTINGS, check_measure, measure_names, unit_scores
@@ -41,15 +41,15 @@ def ablated(model: nn.Module, # the model; its hooks are removed on exit, also a
     "Within the block, the units of `layer` picked by `mask` output `fill` instead of their values."
     name, module = next(iter(resolve_layers(model, layer).items()))
     mask = torch.as_tensor(mask, dtype=torch.bool)
-    def hook(mod, args, out):
-        if not isinstance(out, Tensor): raise ValueError(f"Layer {name!r} returns {type(out).__name__}; only tensor outputs can be ablated.")
+    def hook(mod, args, whole):
+        out = layer_value(whole, name)
         units = out.shape[1] if out.dim() > 1 else 1
         m = mask if mask.dim() == 2 else mask[None].expand(len(out), -1)
         if m.shape != (len(out), units):
             raise ValueError(f"The mask has shape {tuple(mask.shape)} but layer {name!r} has {units} units and the batch "
                              f"{len(out)} examples: pass ({units},) or ({len(out)}, {units}) booleans.")
         m = m.to(out.device).reshape(*m.shape, *[1] * (out.dim() - 2))
-        return torch.where(m, _fill_like(out, fill), out)
+        return with_layer_value(whole, name, torch.where(m, _fill_like(out, fill), out))
     handle = module.register_forward_hook(hook)
     try: yield model
     finally: handle.remove()

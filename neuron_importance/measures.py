@@ -34,7 +34,7 @@ def _measure(model, inputs, layers, req: Request, what: str, method: str, steps:
     rule = req.rule if steps is not None else None
     with preserved_state(model):
         grid = PathGrid.uniform(steps, rule, one_sided=False) if steps is not None else None    # checks steps and rule first
-        problem = req.prepare(model, inputs, layers)
+        problem = req.prepare(model, inputs, layers, needs_target=what != "value")   # the activation explains no output
         dev = problem.start.device
         if grid is None: alphas, weights = torch.ones(1, dtype=torch.float64, device=dev), torch.ones(1, dtype=torch.float64, device=dev)
         else: alphas, weights = grid.alphas.to(dev), grid.weights.to(dev)

@@ -10,7 +10,7 @@ from typing import Optional, Sequence
 import torch
 from torch import nn, Tensor
 
-from .core import InputsSpec, LayerSpec, TargetSpec, Problem, preserved_state, request_of, shares_request
+from .core import InputsSpec, LayerSpec, TargetSpec, Problem, layer_part, layer_value, preserved_state, request_of, shares_request, with_layer_value
 from .paths import walk_path, default_rows
 from .results import AttributionResult, accumulator_dtype, completeness_gap
 
@@ -100,15 +100,16 @@ def patch_masks(unit_shape: tuple, # one example's unit shape
 
 
 # %% ../nbs/07a_patching.ipynb #d2706f65
-def _patch_hook(attribute_to: str, state: dict):
-    "A forward (output) or forward-pre (input) hook that puts `state['fill']` where `state['mask']` is set."
+def _patch_hook(name: str, attribute_to: str, state: dict):
+    "A forward (output) or forward-pre (input) hook that puts `state['fill']` where `state['mask']` is set, in the tensor `name` points at."
     def patch(t):
         if not isinstance(t, Tensor) or t.shape != state["fill"].shape:
             raise ValueError(f"The patched layer's {attribute_to} has shape {tuple(getattr(t, 'shape', ()))} in a patching pass, "
                              f"not {tuple(state['fill'].shape)}: patch a layer whose {attribute_to} is one tensor with a batch dimension.")
         return torch.where(state["mask"], state["fill"].to(t.dtype), t)
-    if attribute_to == "output": return lambda mod, args, out: patch(out)
-    return lambda mod, args: (patch(args[0]), *args[1:])
+    if attribute_to == "output": return lambda mod, args, out: with_layer_value(out, name, patch(layer_value(out, name)))
+    part = f"{name}[0]" if layer_part(name)[1] is None else name             # a plain name: the first positional input
+    return lambda mod, args: with_layer_value(args, part, patch(layer_value(args, part, "input")))
 
 def patching_effects(problem: Problem, # from `prepare` (F at both ends known)
                      name: str, # the layer whose units are patched
@@ -128,8 +129,8 @@ def patching_effects(problem: Problem, # from `prepare` (F at both ends known)
     state, module = {}, problem.layers[name]
     rec = problem.recorder()
     rec.record = False                                          # only the input_layer replacement, if any
-    hook = module.register_forward_hook(_patch_hook("output", state)) if problem.attribute_to == "output" else \
-           module.register_forward_pre_hook(_patch_hook("input", state))
+    hook = module.register_forward_hook(_patch_hook(name, "output", state)) if problem.attribute_to == "output" else \
+           module.register_forward_pre_hook(_patch_hook(name, "input", state))
     try:
         with rec, torch.no_grad():
             for e0 in range(0, n, group):
