@@ -4,8 +4,8 @@
     python .ci/check_outputs.py nbs/index.ipynb      # the README is generated from it: what it shows must be current
 
 - Cells are run as `.ci/execute_notebooks.py` runs them (flagged cells skipped, in the notebook's folder); nothing is written.
-- Text outputs are compared token by token. Numbers agree when they are within 1e-3 of each other, relative to the larger
-  (float noise from thread counts is allowed, a stale result is not); a number followed by a unit of time (`s`, `ms`,
+- Text outputs are compared token by token. Numbers agree when they are within 1% of each other, relative to the larger
+  (float noise from thread counts moves a small completeness gap in its third digit; a stale result is off by far more); a number followed by a unit of time (`s`, `ms`,
   `min`) is a timing and is not compared. Figures are not compared.
 - Prints `outputs: N passed, N failed` over the compared cells, and each differing cell with the stored and the fresh text.
 """
@@ -37,7 +37,7 @@ def tokens(text: str) -> list:
     return out + [text[pos:]]
 
 
-def same(a: str, b: str, rel: float = 1e-3) -> bool:
+def same(a: str, b: str, rel: float = 1e-2) -> bool:
     ta, tb = tokens(a), tokens(b)
     if len(ta) != len(tb): return False
     for x, y in zip(ta, tb):
