@@ -7,7 +7,8 @@ __version__ = "0.0.1"
 __all__ = ['TOOLS', 'public_names', 'public_object', 'parameters_section', 'with_parameters']
 
 # %% ../nbs/50_namespace.ipynb #1ebdff47
-TOOLS = {"neuron_conductance": "conductance", "check_equivalence": "equivalence", "NeuronBrowser": "browser", "dataset_importance": "dataset"}
+TOOLS = {"neuron_conductance": "conductance", "check_equivalence": "equivalence", "NeuronBrowser": "browser", "dataset_importance": "dataset",
+         "HiddenUnit": "core"}
 
 # %% ../nbs/50_namespace.ipynb #e2bb4161
 def _measure_functions() -> dict:
@@ -36,8 +37,9 @@ def public_object(name: str): # a name of `public_names()`
 
 # %% ../nbs/50_namespace.ipynb #e2621b06
 def _documented(obj):
-    "The callable whose signature documents `obj`: a class's `__init__`, else `obj`."
-    return obj.__init__ if isinstance(obj, type) else obj
+    "The callable whose signature documents `obj`: a dataclass itself (its fields carry the comments), another class's `__init__`, else `obj`."
+    from dataclasses import is_dataclass
+    return obj if is_dataclass(obj) else obj.__init__ if isinstance(obj, type) else obj
 
 def _shared_comments() -> dict:
     "Parameter name -> the first comment any top-level function gives it."

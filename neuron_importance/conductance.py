@@ -239,6 +239,7 @@ def conductance_per_target(model: nn.Module, # the model; left exactly as it was
     with preserved_state(model):
         problems = [replace(req, target=t).prepare(model, inputs, layers, probe_baseline=i > 0)   # the first: from the walk
                     for i, t in enumerate(specs)]
+        problems[0].also_targets = tuple(p.target for p in problems[1:])     # hidden-unit targets read in the same passes
         grid = PathGrid.uniform(steps, req.rule, problems[0].start.dtype, req.one_sided, problems[0].start.device)
         all_scores = _conductance_scores(problems, grid, req.batch_size, req.autocast, req.progress)
     return {k: _conductance_result(p, scores, steps, req.rule, len(grid.alphas)) for k, p, scores in zip(keys, problems, all_scores)}

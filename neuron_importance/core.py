@@ -17,10 +17,10 @@ from fastcore.meta import delegates
 # %% auto #0
 __all__ = ['LayerSpec', 'InputsSpec', 'TargetSpec', 'named_modules', 'layer_part', 'layer_value', 'with_layer_value',
            'resolve_layers', 'check_model', 'preserved_state', 'as_inputs', 'ModelCall', 'model_call', 'LayerRecorder',
-           'model_output', 'output_scores', 'Target', 'resolve_target', 'NoTarget', 'any_target', 'check_finite',
-           'check_steps', 'check_batch_size', 'resolve_baselines', 'check_pass', 'Problem', 'batch_hint', 'prepare',
-           'Request', 'request', 'shares_request', 'request_of', 'output_shapes', 'grad_or_zeros', 'vjp', 'cache_dir',
-           'save_atomic']
+           'model_output', 'output_scores', 'Target', 'resolve_target', 'HiddenUnit', 'UnitTarget', 'NoTarget',
+           'any_target', 'check_finite', 'check_steps', 'check_batch_size', 'resolve_baselines', 'check_pass',
+           'Problem', 'batch_hint', 'prepare', 'Request', 'request', 'shares_request', 'request_of', 'output_shapes',
+           'grad_or_zeros', 'vjp', 'cache_dir', 'save_atomic']
 
 # %% ../nbs/00_core.ipynb #2d745531
 def named_modules(model: nn.Module) -> dict[str, nn.Module]:
@@ -207,10 +207,11 @@ class LayerRecorder:
                  layers: dict[str, nn.Module], # layer name -> module, from `resolve_layers`
                  attribute_to: str = "output", # record each layer's "output" or its "input"
                  input_layer: Optional[tuple[str, nn.Module]] = None, # (name, module) whose output the path replaces
+                 watch: Sequence = (), # targets that read a hidden unit in the same pass (`UnitTarget`): their hooks go on last
                 ):
         if attribute_to not in ("output", "input"):
             raise ValueError(f"attribute_to must be 'output' or 'input', not {attribute_to!r}.")
-        self.layers, self.attribute_to, self.input_layer = layers, attribute_to, input_layer
+        self.layers, self.attribute_to, self.input_layer, self.watch = layers, attribute_to, input_layer, list(watch)
         self.record, self.replacement, self.handles = True, None, []
         self.reset()
 
@@ -273,6 +274,7 @@ class LayerRecorder:
             for name, module in self.layers.items():
                 if self.attribute_to == "output": self.handles.append(module.register_forward_hook(self._output_hook(name)))
                 else: self.handles.append(module.register_forward_pre_hook(self._input_hook(name)))
+            for t in self.watch: self.handles.append(t.module.register_forward_hook(t.hook))   # after the recording hooks: F flows through them
         except BaseException:
             self.remove(); raise
         return self
@@ -385,6 +387,50 @@ def resolve_target(target: TargetSpec, # None, int, per-example ints or callable
                          f"(valid targets 0..{n_classes - 1}).")
     return Target(classes=classes)
 
+# %% ../nbs/00_core.ipynb #b4b79cd6
+@dataclass(frozen=True)
+class HiddenUnit:
+    "A hidden unit as the scalar F to explain: `target=HiddenUnit('fc1', 3)` (Captum's neuron_selector), a channel, or weighted units."
+    layer: str                 # the layer's name (with `[i]` for an element of a tuple output)
+    unit: object = None        # an int or index tuple into one example's unit shape; a channel with `by_channel`; or a (*unit_shape) tensor of weights
+    by_channel: bool = False   # `unit` is a channel: F is the sum of that channel's feature map
+
+# %% ../nbs/00_core.ipynb #c0ba42dc
+class UnitTarget(Target):
+    "F = the value of a `HiddenUnit`, read by a forward hook in the same pass (placed by the problem's recorder)."
+    def __init__(self, model: nn.Module, spec: HiddenUnit):
+        super().__init__()
+        self.spec = spec
+        (self.name, self.module), = resolve_layers(model, spec.layer).items()
+        self.value, self.weights = None, None
+
+    def hook(self, module, args, out): self.value = layer_value(out, self.name)
+
+    def _weights(self, shape: tuple) -> Tensor:
+        "The unit's weights over one example's unit shape."
+        u = self.spec.unit
+        if isinstance(u, Tensor) and u.shape == shape and not u.dtype in (torch.int32, torch.int64): return u.float()
+        w = torch.zeros(shape)
+        idx = (u,) if isinstance(u, int) else tuple(u) if isinstance(u, (tuple, list)) else None
+        want = 1 if self.spec.by_channel else len(shape)
+        if idx is None or len(idx) != want or not all(isinstance(i, int) and 0 <= i < s for i, s in zip(idx, shape)):
+            raise ValueError(f"HiddenUnit({self.spec.layer!r}, {u!r}) does not pick a {'channel' if self.spec.by_channel else 'unit'} of a layer "
+                             f"with unit shape {shape}: give {'a channel number' if self.spec.by_channel else f'{want} indices in range'}, "
+                             "or a tensor of that shape of weights.")
+        w[idx] = 1
+        return w
+
+    def checked(self) -> UnitTarget:
+        "This target after a forward pass ran: the unit checked against the layer's shape."
+        if self.value is None: raise ValueError(f"The layer {self.spec.layer!r} of the HiddenUnit target did not run in the forward pass.")
+        self.weights = self._weights(tuple(self.value.shape[1:]))
+        return self
+
+    def __call__(self, out, examples: slice = slice(None)) -> Tensor:
+        "F for each row of the last pass: the unit's value (its weighted sum over the units picked)."
+        v = self.value
+        return (v * self.weights.to(v.device, v.dtype)).flatten(1).sum(1)
+
 # %% ../nbs/00_core.ipynb #4c8f8ea2
 class NoTarget(Target):
     "F = 0 on every row: the scalar of a method that explains no output, for a model without one score per example and class."
@@ -479,6 +525,7 @@ class Problem:
     input_layer: Optional[tuple] = None
     flat: bool = False           # `start` joins several inputs; `split_path` cuts a point back into them
     _f_baseline: Optional[Tensor] = field(default=None, repr=False)   # F(x') once known (see `f_baseline`)
+    also_targets: tuple = ()     # other targets read in the same passes (several targets from one walk)
 
     @property
     def f_baseline(self) -> Tensor:
@@ -516,8 +563,9 @@ class Problem:
         return f
 
     def recorder(self) -> LayerRecorder:
-        "A fresh recorder for this problem's layers."
-        return LayerRecorder(self.layers, self.attribute_to, self.input_layer)
+        "A fresh recorder for this problem's layers (and the hidden units its targets read, if they read one)."
+        watch = [t for t in [self.target, *self.also_targets] if isinstance(t, UnitTarget)]
+        return LayerRecorder(self.layers, self.attribute_to, self.input_layer, watch)
 
     def split_path(self, points: Tensor) -> tuple:
         "The model's inputs at `points` of path space: the point itself, or the joined point cut back into the inputs' shapes and dtypes."
@@ -592,7 +640,8 @@ def prepare(model: nn.Module, # the model
     if input_layer is not None:
         name = next(iter(resolve_layers(model, input_layer)))
         inp = (name, named_modules(model)[name])
-    rec = LayerRecorder(layer_map, attribute_to, inp)
+    unit = UnitTarget(model, target) if isinstance(target, HiddenUnit) else None
+    rec = LayerRecorder(layer_map, attribute_to, inp, [unit] if unit else [])
     rec.record = False
     with rec, torch.no_grad():
         try: out_x = call()
@@ -603,7 +652,8 @@ def prepare(model: nn.Module, # the model
             base = resolve_baselines(baselines, start, inp[0])
         elif call.single: start = xs[0].detach(); base = resolve_baselines(baselines, start)
         else: start, base = _joined(xs, baselines)
-        problem = Problem(model, call, start, base, layer_map, resolve_target(target, out_x) if needs_target else any_target(target, out_x),
+        tgt = unit.checked() if unit else resolve_target(target, out_x) if needs_target else any_target(target, out_x)
+        problem = Problem(model, call, start, base, layer_map, tgt,
                           None, attribute_to, inp, flat=inp is None and not call.single)
         problem.f_input = problem.target(out_x).detach()
         check_pass(problem.f_input, torch.ones(1, dtype=torch.float64))
