@@ -764,6 +764,21 @@ def layer_deeplift(model: nn.Module, # the model; left exactly as it was
 # %% ../nbs/07_deeplift.ipynb #bc683458
 
 # %% ../nbs/07_deeplift.ipynb #b0a4c9cc
+def _custom_per_input(problem: Problem, mults: list, custom: Callable):
+    "Each unit's attributions from the user's `custom(multipliers, inputs, baselines)`, called with one tensor per input as Captum calls it."
+    parts = lambda t: problem.per_input(t) if problem.flat else (t,)
+    xs, bs = parts(problem.start), parts(problem.baselines)
+    per_unit = []
+    for mu in mults:
+        got = custom(parts(mu), xs, bs)
+        got = tuple(got) if isinstance(got, (tuple, list)) else (got,)
+        if len(got) != len(xs) or any(not isinstance(a, Tensor) or a.shape != x.shape for a, x in zip(got, xs)):
+            raise ValueError(f"custom_attribution_func must return one tensor per input, of the inputs' shapes {[tuple(x.shape) for x in xs]}; "
+                             f"it returned {[tuple(a.shape) if isinstance(a, Tensor) else type(a).__name__ for a in got]}.")
+        per_unit.append(got)
+    stacked = tuple(torch.stack([u[i] for u in per_unit], 1) for i in range(len(xs)))
+    return stacked if problem.flat else stacked[0]
+
 @shares_request("batch_size", "one_sided", "autocast", "progress")
 def neuron_deeplift(model: nn.Module, # the model; left exactly as it was
                     inputs: InputsSpec, # (N, ...) inputs, or a tuple of them (token ids when `input_layer` is set)
@@ -774,6 +789,7 @@ def neuron_deeplift(model: nn.Module, # the model; left exactly as it was
                     by_channel: bool = False, # each neuron is a whole channel (filter) of a conv layer
                     *, rule: str = "rescale", # "rescale" or "reveal_cancel" for the elementwise nonlinearities
                     multiply_by_inputs: bool = True, # False: the multipliers, before the factor x - x' (Captum's multiply_by_inputs=False)
+                    custom_attribution_func: Optional[Callable] = None, # (multipliers, inputs, baselines) -> attributions, tuples with one entry per input (Captum's signature)
                     **kwargs) -> NeuronAttribution: # (N, K, *input_shape): contribution of each input feature through each unit; a `NeuronAttributions` tuple, one per input, for several inputs
     "DeepLIFT contributions of each input feature through each of K units: `m_{F,y} m_{y,x_i} (x_i - x'_i)`, from one forward pass."
     req = request_of(neuron_deeplift, target=target, baselines=baselines, **kwargs)
@@ -787,5 +803,9 @@ def neuron_deeplift(model: nn.Module, # the model; left exactly as it was
         masks = unit_masks(tuple(y.shape[1:]), neurons, by_channel, g.dtype, g.device)
         diff = problem.start - problem.baselines
         if not multiply_by_inputs: diff = torch.ones_like(diff)
-        return neuron_attribution(problem.per_input(torch.stack([vjp(y, points, m * g)[:n] * diff for m in masks], 1).detach()),
-                                  "deeplift", name, masks, dict(rule=rule, **({} if multiply_by_inputs else dict(multiply_by_inputs=False))))
+        mults = [vjp(y, points, m * g)[:n].detach() for m in masks]
+        if custom_attribution_func is None: out = problem.per_input(torch.stack([mu * diff for mu in mults], 1))
+        else: out = _custom_per_input(problem, mults, custom_attribution_func)
+        settings = dict(rule=rule, **({} if multiply_by_inputs else dict(multiply_by_inputs=False)),
+                        **({} if custom_attribution_func is None else dict(custom_attribution_func=getattr(custom_attribution_func, "__name__", "custom"))))
+        return neuron_attribution(out, "deeplift", name, masks, settings)
