@@ -6,7 +6,7 @@
 from __future__ import annotations
 from dataclasses import replace
 from typing import Callable, Optional, Sequence
-import itertools, math, warnings
+import itertools, warnings
 
 import torch
 from torch import nn, Tensor
@@ -14,7 +14,7 @@ from torch import nn, Tensor
 from .core import InputsSpec, LayerSpec, TargetSpec, preserved_state, check_steps, Problem, request_of, shares_request
 from .core import grad_or_zeros, check_pass
 from .paths import (RULES, check_rule, segment_sum, segment_terms, walk_path, default_rows,
-                                     PathChunk, PathGrid, unit_vjp_sums)
+                                     PathChunk, PathGrid, inside_step, unit_vjp_sums)
 from .results import (AttributionResult, accumulator_dtype, as_units, completeness_gap, per_channel,
                                        NeuronAttribution, neuron_attribution, relative_gap, unit_index, unit_masks)
 
@@ -198,7 +198,7 @@ class RefinedPath:
     @property
     def min_length(self) -> float:
         "The shortest segment `refine` splits: twice the step the ends move inside (`inside_alphas`), below which points stop being distinct."
-        return 2 * math.sqrt(torch.finfo(self.problem.start.dtype).eps) / 16
+        return 2 * inside_step(self.problem.start.dtype)
 
     def refine(self, max_steps: int = 1024, # the most segments after the split
                columns: Optional[Tensor] = None, # (layers x examples,) booleans: the gaps that still count; None: all

@@ -16,11 +16,12 @@ from fastcore.meta import delegates
 
 # %% auto #0
 __all__ = ['LayerSpec', 'InputsSpec', 'TargetSpec', 'named_modules', 'layer_part', 'layer_value', 'with_layer_value',
-           'resolve_layers', 'check_model', 'preserved_state', 'as_inputs', 'ModelCall', 'model_call', 'LayerRecorder',
-           'model_output', 'output_scores', 'Target', 'resolve_target', 'HiddenUnit', 'UnitTarget', 'NoTarget',
-           'any_target', 'check_finite', 'check_steps', 'check_batch_size', 'resolve_baselines', 'check_pass',
-           'Problem', 'batch_hint', 'prepare', 'Request', 'request', 'shares_request', 'request_of', 'output_shapes',
-           'grad_or_zeros', 'vjp', 'cache_dir', 'save_atomic']
+           'resolve_layers', 'check_model', 'preserved_state', 'as_inputs', 'ModelCall', 'check_forward_kwargs',
+           'model_call', 'check_attribute_to', 'LayerRecorder', 'model_output', 'output_scores', 'Target',
+           'resolve_target', 'HiddenUnit', 'UnitTarget', 'NoTarget', 'any_target', 'check_finite', 'check_steps',
+           'check_batch_size', 'resolve_baselines', 'check_pass', 'Problem', 'batch_hint', 'prepare', 'Request',
+           'request', 'shares_request', 'request_of', 'output_shapes', 'grad_or_zeros', 'vjp', 'cache_dir',
+           'save_atomic']
 
 # %% ../nbs/00_core.ipynb #2d745531
 def named_modules(model: nn.Module) -> dict[str, nn.Module]:
@@ -34,12 +35,13 @@ def layer_part(name: str) -> tuple: # (module name, element index or None)
     return (m.group(1), int(m.group(2))) if m else (name, None)
 
 # %% ../nbs/00_core.ipynb #1da994cb
-def layer_value(out, # what the module returned (or its positional inputs, a tuple)
+def layer_value(out, # what the module returned, or its positional inputs (a tuple) with what="input"
                 name: str, # the layer name, with `[i]` for an element
-                what: str = "output", # "output" or "input", for the messages
+                what: str = "output", # "output", or "input": a plain name then means positional input 0
                ) -> Tensor:
-    "The tensor a layer name points at: the module's output itself, or element `i` of it; a clear error for anything else."
+    "The tensor a layer name points at: the module's output itself or element `i` of it (of the inputs: input 0 or `i`); a clear error for anything else."
     base, i = layer_part(name)
+    if i is None and what == "input": i = 0
     if i is None:
         if isinstance(out, Tensor): return out
         hint = f" It returns a {type(out).__name__}: pick an element, e.g. {f'{base}[0]'!r}." if isinstance(out, (tuple, list)) else ""
@@ -51,12 +53,14 @@ def layer_value(out, # what the module returned (or its positional inputs, a tup
     return out[i]
 
 # %% ../nbs/00_core.ipynb #2208daf2
-def with_layer_value(out, # what the module returned
+def with_layer_value(out, # what the module returned, or its positional inputs with what="input"
                      name: str, # the layer name, with `[i]` for an element
                      value: Tensor, # the tensor to put where the name points
+                     what: str = "output", # "output", or "input": a plain name then means positional input 0
                     ):
-    "The module's output with the tensor that `name` points at replaced by `value` (the same kind of tuple or list)."
+    "The module's output (or inputs) with the tensor that `name` points at replaced by `value` (the same kind of tuple or list)."
     i = layer_part(name)[1]
+    if i is None and what == "input": i = 0
     if i is None: return value
     parts = list(out); parts[i] = value
     if isinstance(out, tuple): return type(out)(*parts) if hasattr(out, "_fields") else tuple(parts)
@@ -184,6 +188,12 @@ class ModelCall:
         return ModelCall(self.model, tuple(t[idx] for t in self.inputs), tuple(cut(a) for a in self.args),
                          {k: cut(v) for k, v in self.kwargs.items()}, self.single)
 
+# %% ../nbs/00_core.ipynb #92c9ea6b
+def check_forward_kwargs(forward_kwargs):
+    "Raise a clear error unless `forward_kwargs` is None or a dict of keyword arguments."
+    if forward_kwargs is not None and not (isinstance(forward_kwargs, dict) and all(isinstance(k, str) for k in forward_kwargs)):
+        raise ValueError(f"forward_kwargs must be a dict of keyword arguments (e.g. dict(attention_mask=mask)), not {type(forward_kwargs).__name__}.")
+
 # %% ../nbs/00_core.ipynb #5c445696
 def model_call(model: nn.Module, # the model
                inputs: InputsSpec, # a tensor or a tuple of tensors, (N, ...) each
@@ -195,10 +205,14 @@ def model_call(model: nn.Module, # the model
     xs, single = as_inputs(inputs)
     args = () if additional_forward_args is None else tuple(additional_forward_args) if isinstance(additional_forward_args, (tuple, list)) \
            else (additional_forward_args,)
-    if forward_kwargs is not None and not (isinstance(forward_kwargs, dict) and all(isinstance(k, str) for k in forward_kwargs)):
-        raise ValueError(f"forward_kwargs must be a dict of keyword arguments (e.g. dict(attention_mask=mask)), not {type(forward_kwargs).__name__}.")
+    check_forward_kwargs(forward_kwargs)
     return ModelCall(model, xs, args, dict(forward_kwargs or {}), single)
 
+
+# %% ../nbs/00_core.ipynb #a965c82c
+def check_attribute_to(attribute_to: str):
+    "Raise a clear error unless `attribute_to` is 'output' or 'input'."
+    if attribute_to not in ("output", "input"): raise ValueError(f"attribute_to must be 'output' or 'input', not {attribute_to!r}.")
 
 # %% ../nbs/00_core.ipynb #77f4a5ef
 class LayerRecorder:
@@ -209,8 +223,7 @@ class LayerRecorder:
                  input_layer: Optional[tuple[str, nn.Module]] = None, # (name, module) whose output the path replaces
                  watch: Sequence = (), # targets that read a hidden unit in the same pass (`UnitTarget`): their hooks go on last
                 ):
-        if attribute_to not in ("output", "input"):
-            raise ValueError(f"attribute_to must be 'output' or 'input', not {attribute_to!r}.")
+        check_attribute_to(attribute_to)
         self.layers, self.attribute_to, self.input_layer, self.watch = layers, attribute_to, input_layer, list(watch)
         self.record, self.replacement, self.handles = True, None, []
         self.reset()
@@ -248,8 +261,7 @@ class LayerRecorder:
         def hook(module, args):
             if not self.record: return None
             if not args: raise ValueError(f"Layer {name!r} was called without positional input; use attribute_to='output'.")
-            part = f"{name}[0]" if layer_part(name)[1] is None else name      # a plain name: the first positional input
-            return with_layer_value(args, part, self._keep(name, layer_value(args, part, "input"), separate=True))
+            return with_layer_value(args, name, self._keep(name, layer_value(args, name, "input"), separate=True), "input")
         return hook
 
     def _replace_hook(self, module, args, out):
@@ -699,10 +711,7 @@ def request(target: TargetSpec = None, # None (each example's predicted class), 
             progress: bool = False, # show a progress bar over the passes
            ) -> Request:
     "The settings every method shares, checked once and returned as a `Request`: the one place they are defined and documented."
-    if attribute_to not in ("output", "input"): raise ValueError(f"attribute_to must be 'output' or 'input', not {attribute_to!r}.")
-    check_batch_size(batch_size)
-    if forward_kwargs is not None and not (isinstance(forward_kwargs, dict) and all(isinstance(k, str) for k in forward_kwargs)):
-        raise ValueError(f"forward_kwargs must be a dict of keyword arguments (e.g. dict(attention_mask=mask)), not {type(forward_kwargs).__name__}.")
+    check_attribute_to(attribute_to); check_batch_size(batch_size); check_forward_kwargs(forward_kwargs)
     if not isinstance(one_sided, bool): raise ValueError(f"one_sided must be True or False, not {one_sided!r}.")
     if autocast is not None and not (isinstance(autocast, torch.dtype) and autocast.is_floating_point):
         raise ValueError(f"autocast must be None or a floating dtype such as torch.bfloat16, not {autocast!r}.")

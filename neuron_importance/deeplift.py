@@ -717,6 +717,11 @@ def _groups(n: int, batch_size: Optional[int]):
     if size < 1: raise ValueError(f"batch_size must be >= 1, got {batch_size}.")
     return [slice(i, min(n, i + size)) for i in range(0, n, size)]
 
+def _settings(multiply_by_inputs: bool, custom: Optional[Callable]) -> dict:
+    "The settings a DeepLIFT result records: those that differ from plain contributions."
+    return {**({} if multiply_by_inputs else dict(multiply_by_inputs=False)),
+            **({} if custom is None else dict(custom_attribution_func=getattr(custom, "__name__", "custom")))}
+
 def _attribution(m: Tensor, y: Tensor, y0: Tensor, multiply_by_inputs: bool, custom: Optional[Callable]) -> Tensor:
     "A unit's score from its multiplier: m * (y - y'), m alone, or the user's `custom(multipliers, values, references)` on 1-tuples, as Captum calls it."
     if custom is None: return m * (y - y0) if multiply_by_inputs else m
@@ -757,9 +762,8 @@ def layer_deeplift(model: nn.Module, # the model; left exactly as it was
     diff = f_input - f_baseline
     shares = multiply_by_inputs and custom_attribution_func is None          # multipliers, or a user's function, share nothing out
     delta = {k: completeness_gap(v, diff) for k, v in scores.items()} if shares else None
-    settings = {**({} if multiply_by_inputs else dict(multiply_by_inputs=False)),
-                **({} if custom_attribution_func is None else dict(custom_attribution_func=getattr(custom_attribution_func, "__name__", "custom")))}
-    return AttributionResult(scores, diff, delta, "deeplift", None, rule, len(groups), classes=problem.target.classes, settings=settings or None)
+    return AttributionResult(scores, diff, delta, "deeplift", None, rule, len(groups), classes=problem.target.classes,
+                             settings=_settings(multiply_by_inputs, custom_attribution_func) or None)
 
 # %% ../nbs/07_deeplift.ipynb #bc683458
 
@@ -806,6 +810,4 @@ def neuron_deeplift(model: nn.Module, # the model; left exactly as it was
         mults = [vjp(y, points, m * g)[:n].detach() for m in masks]
         if custom_attribution_func is None: out = problem.per_input(torch.stack([mu * diff for mu in mults], 1))
         else: out = _custom_per_input(problem, mults, custom_attribution_func)
-        settings = dict(rule=rule, **({} if multiply_by_inputs else dict(multiply_by_inputs=False)),
-                        **({} if custom_attribution_func is None else dict(custom_attribution_func=getattr(custom_attribution_func, "__name__", "custom"))))
-        return neuron_attribution(out, "deeplift", name, masks, settings)
+        return neuron_attribution(out, "deeplift", name, masks, dict(rule=rule, **_settings(multiply_by_inputs, custom_attribution_func)))

@@ -10,7 +10,7 @@ from typing import Optional, Sequence
 import torch
 from torch import nn, Tensor
 
-from .core import InputsSpec, LayerSpec, TargetSpec, Problem, layer_part, layer_value, preserved_state, request_of, shares_request, with_layer_value
+from .core import InputsSpec, LayerSpec, TargetSpec, Problem, layer_value, preserved_state, request_of, shares_request, with_layer_value
 from .paths import walk_path, default_rows
 from .results import AttributionResult, accumulator_dtype, completeness_gap
 
@@ -108,8 +108,7 @@ def _patch_hook(name: str, attribute_to: str, state: dict):
                              f"not {tuple(state['fill'].shape)}: patch a layer whose {attribute_to} is one tensor with a batch dimension.")
         return torch.where(state["mask"], state["fill"].to(t.dtype), t)
     if attribute_to == "output": return lambda mod, args, out: with_layer_value(out, name, patch(layer_value(out, name)))
-    part = f"{name}[0]" if layer_part(name)[1] is None else name             # a plain name: the first positional input
-    return lambda mod, args: with_layer_value(args, part, patch(layer_value(args, part, "input")))
+    return lambda mod, args: with_layer_value(args, name, patch(layer_value(args, name, "input")), "input")
 
 def patching_effects(problem: Problem, # from `prepare` (F at both ends known)
                      name: str, # the layer whose units are patched

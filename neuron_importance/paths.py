@@ -16,7 +16,7 @@ from torch import Tensor, nn
 from .core import Problem, check_batch_size, check_pass, check_steps, grad_or_zeros, vjp
 
 # %% auto #0
-__all__ = ['RULES', 'check_rule', 'path_alphas', 'point_weights', 'inside_alphas', 'segment_terms', 'segment_sum',
+__all__ = ['RULES', 'check_rule', 'path_alphas', 'point_weights', 'inside_step', 'inside_alphas', 'segment_terms', 'segment_sum',
            'segment_scales', 'PathGrid', 'default_rows', 'rows_for_memory', 'PathChunk', 'frozen_parameters',
            'walk_path', 'unit_vjp_sums']
 
@@ -44,6 +44,12 @@ def point_weights(steps: int, # m, the number of segments
     else: w[0] = w[-1] = 0.5 / steps
     return w.to(dtype=dtype, device=device)
 
+# %% ../nbs/04_paths.ipynb #342bd83b
+def inside_step(dtype=torch.float32, # the path's dtype
+               ) -> float: # sqrt(eps) / 16 of the path
+    "How far `inside_alphas` moves an end into the path: small against any segment, large against the dtype's rounding."
+    return math.sqrt(torch.finfo(dtype).eps) / 16
+
 # %% ../nbs/04_paths.ipynb #16d95b30
 def inside_alphas(alphas: Tensor, # path points, increasing (float64)
                   dtype=torch.float32, # the path's dtype, whose precision sets how far the ends move
@@ -53,7 +59,7 @@ def inside_alphas(alphas: Tensor, # path points, increasing (float64)
     if not one_sided: return alphas
     a = alphas.clone()
     if len(a) < 2: return a
-    d = math.sqrt(torch.finfo(dtype).eps) / 16                        # the same on every grid
+    d = inside_step(dtype)                                            # the same on every grid
     if a[0] == 0: a[0] = (0.5 * a[1]).clamp(max=d)
     if a[-1] == 1: a[-1] = (0.5 * (1 + a[-2])).clamp(min=1 - d)
     return a
