@@ -13,8 +13,9 @@ from torch import nn, Tensor
 
 from .core import InputsSpec, LayerSpec, TargetSpec, preserved_state, check_steps, Problem, request_of, shares_request
 from .core import grad_or_zeros, check_pass
-from .paths import (RULES, check_rule, segment_sum, segment_terms, walk_path, default_rows,
+from .paths import (RULES, EXACT, check_rule, segment_sum, segment_terms, walk_path, default_rows,
                                      PathChunk, PathGrid, inside_step, unit_vjp_sums)
+from .regions import RegionWalk, region_sums
 from .results import (AttributionResult, accumulator_dtype, as_units, completeness_gap, per_channel,
                                        NeuronAttribution, neuron_attribution, relative_gap, unit_index, unit_masks)
 
@@ -60,14 +61,31 @@ def _conductance_scores(problems: Sequence[Problem], grid: PathGrid, batch_size:
         del chunk                                          # free this chunk before the next one is computed
     return scores
 
-def _conductance_result(problem: Problem, scores: dict, steps: int, rule: str, passes: int, alphas: Optional[Tensor] = None) -> AttributionResult:
-    "The `AttributionResult` of a walk's scores: F(x) - F(x') and each layer's completeness gap from `problem` (`alphas` only for a refined path)."
+def _conductance_result(problem: Problem, scores: dict, steps: Optional[int], rule: str, passes: int, alphas: Optional[Tensor] = None,
+                        regions: Optional[Tensor] = None, settings: Optional[dict] = None) -> AttributionResult:
+    "The `AttributionResult` of a walk's scores: F(x) - F(x') and each layer's completeness gap from `problem` (`alphas` only for a refined path, `regions` for an exact one)."
     diff = problem.output_diff
     bad = [k for k, v in scores.items() if not torch.isfinite(v).all()]
     if bad: raise RuntimeError(f"Conductance of layer(s) {bad} came out NaN or Inf although F and every gradient on the path were finite: "
                                "the quadrature produced it. This is a bug in neuron_importance; please report it with the model and inputs.")
     return AttributionResult(scores, diff, {k: completeness_gap(v, diff) for k, v in scores.items()},
-                             "conductance", steps, rule, passes, alphas, problem.target.classes)
+                             "conductance", steps, rule, passes, alphas, problem.target.classes, settings, regions)
+
+def _exact_result(problem: Problem, walk: RegionWalk) -> AttributionResult:
+    "Walk the linear regions of every example's path and sum each layer's conductance; with a smooth tail, state the estimated error."
+    sums, low = region_sums(walk, problem.layers)
+    scores = {k: v.to(accumulator_dtype(problem.start)) for k, v in sums.items()}
+    settings = None
+    if low is not None:
+        err = max(((sums[k] - low[k]).flatten(1).abs().sum(1) / sums[k].flatten(1).abs().sum(1).clamp_min(1e-300)).max().item() for k in sums)
+        settings = dict(smooth_tail=walk.smooth, tail_error=float(f"{err:.2g}"))
+    return _conductance_result(problem, scores, None, EXACT, int(walk.passes.max()), regions=walk.regions, settings=settings)
+
+def _units_met(path, problem: Problem, tol: float) -> Tensor:
+    "(layers, N): each layer's estimated per-unit error (`RefinedPath.unit_errors`) is within `tol`, or the example sits at its baseline (F(x) - F(x') within the rounding of F)."
+    eps = torch.finfo(problem.start.dtype).eps
+    still = problem.output_diff.abs() <= 2 * eps * (problem.f_input.abs() + problem.f_baseline.abs())
+    return (path.unit_errors <= tol) | still.to(path.unit_errors.device)[None]
 
 def _gaps_met(scores: dict, problem: Problem, tol: float) -> Tensor:
     "(layers, N): each layer's completeness gap for each example is within `tol` of |F(x) - F(x')|, or within the rounding of F itself (an example at its baseline has F(x) - F(x') = 0 and nothing to refine)."
@@ -87,32 +105,39 @@ def layer_conductance(model: nn.Module, # the model; left exactly as it was
                       target: TargetSpec = None, # what F is: None (each example's predicted class), an int, per-example ints, or a callable (see `request`)
                       baselines=None, # x': None (zeros), a number, a tensor broadcastable to the path's inputs, or one per input (see `request`)
                       steps: int = 50, # m: path segments; m+1 points alpha_k = k/m, both ends included (the start with `tol`)
-                      *, tol: Optional[float] = None, # refine the path until every layer's relative completeness gap <= tol
+                      *, tol: Optional[float] = None, # refine the path until every layer's relative completeness gap and estimated per-unit error <= tol
                       max_steps: int = 1024, # with `tol`: the most segments the refined path may have
+                      max_regions: int = 100_000, # with rule="exact": raise when a path crosses more linear regions
                       **kwargs) -> AttributionResult:
     "Total conductance of every unit of every layer in `layers`, from one set of forward/backward passes along the path."
     req = request_of(layer_conductance, target=target, baselines=baselines, **kwargs)
-    check_steps(steps); check_rule(req.rule)
+    check_steps(steps); check_rule(req.rule, exact=True)
     if tol is not None and not tol > 0: raise ValueError(f"tol must be a positive number, got {tol!r}.")
+    if tol is not None and req.rule == EXACT: raise ValueError("tol= refines a grid, and rule='exact' has no grid: give one or the other.")
     with preserved_state(model):
-        problem = req.prepare(model, inputs, layers, probe_baseline=tol is not None)   # without tol, F(x') is the path's first point (or one probe when one-sided)
+        problem = req.prepare(model, inputs, layers, probe_baseline=tol is not None or req.rule == EXACT)   # without tol, F(x') is the path's first point (or one probe when one-sided)
+        if req.rule == EXACT: return _exact_result(problem, RegionWalk(problem, req.batch_size, max_regions))
         grid = PathGrid.uniform(steps, req.rule, problem.start.dtype, req.one_sided, problem.start.device)
         alphas = grid.alphas
         if tol is None:
             scores, passes = _conductance_scores([problem], grid, req.batch_size, req.autocast, req.progress)[0], len(alphas)
         else:
             path = RefinedPath(problem, alphas, req.one_sided, req.rule, req.batch_size, req.autocast, req.progress)
-            while not (met := _gaps_met(path.scores, problem, tol)).all() and path.segments < max_steps:
-                if not path.refine(max_steps, columns=~met.flatten()): break      # nothing left that can be split
+            while True:
+                gaps, units = _gaps_met(path.scores, problem, tol), _units_met(path, problem, tol)
+                if (met := gaps & units).all() or path.segments >= max_steps: break
+                if not path.refine(max_steps, columns=~gaps.flatten(), unit_columns=~units.flatten()): break   # nothing left to split
             scores, passes, alphas = path.scores, path.passes, path.alphas
             if not met.all():
                 bad = (~met).any(0).nonzero().flatten().tolist()
                 why = (f"raise max_steps (now {max_steps})." if path.segments >= max_steps else
                        f"their segments are down to {path.min_length:.2g} of the path and cannot be split further in {problem.start.dtype} "
                        "(a model and inputs in float64 resolve finer).")
-                warnings.warn(f"The completeness gap is above tol={tol} for example(s) {bad[:10]}{' ...' if len(bad) > 10 else ''} "
-                              f"after {path.segments} segments: {why}")
-    return _conductance_result(problem, scores, len(alphas) - 1, req.rule, passes, alphas if tol is not None else None)
+                warnings.warn(f"The completeness gap or the estimated per-unit error is above tol={tol} for example(s) "
+                              f"{bad[:10]}{' ...' if len(bad) > 10 else ''} after {path.segments} segments: {why}")
+            settings = dict(unit_error=float(f"{path.unit_errors.max().item():.2g}"))
+    return _conductance_result(problem, scores, len(alphas) - 1, req.rule, passes, alphas if tol is not None else None,
+                               settings=settings if tol is not None else None)
 
 # %% ../nbs/05_conductance.ipynb #b8f68e2f
 def split_segments(alphas: Tensor, # current path points, increasing
@@ -183,17 +208,27 @@ class RefinedPath:
         return f, ys, gs
 
     def _sum(self):
-        "Each layer's scores, and each segment's measured error `e_k / |F(x) - F(x')|` for every layer and example (a column each)."
+        "Each layer's scores; each segment's measured error `e_k / |F(x) - F(x')|` and its share of the per-unit error estimate, for every layer and example (a column each)."
         diff = self.problem.output_diff.double().abs().clamp_min(1e-12)
         f = self.f.clone()
         f[0], f[-1] = self.problem.f_baseline.double(), self.problem.f_input.double()   # F at alpha = 0 and 1 exactly
         df = f[1:] - f[:-1]
-        self.scores, errors = {}, []
+        self.scores, errors, spread, unit_errors = {}, [], [], []
         for name, y in self.values.items():
-            c = self.grid.terms(y, self.grads[name]).to(accumulator_dtype(y))
+            g = self.grads[name]
+            c = self.grid.terms(y, g).to(accumulator_dtype(y))
             self.scores[name] = c.sum(0)
             errors.append((c.flatten(2).sum(2).double() - df) / diff)
+            d = ((g[1:] - g[:-1]).double() * segment_terms(y, torch.ones_like(g), "left", self.grid.scales).double()).flatten(2)
+            v = d ** 2 / 12 if self.rule == "trapezoid" else d.abs() / 2      # per segment and unit: a variance, or a bound (left)
+            per_unit = v.sum(0).sqrt() if self.rule == "trapezoid" else v.sum(0)   # (N, units): each unit's error estimate
+            size = self.scores[name].flatten(1).abs().sum(1).double().clamp_min(1e-300)
+            share = v / per_unit.clamp_min(1e-300) if self.rule == "trapezoid" else v      # a unit's segments add up to its estimate
+            spread.append(share.sum(2) / size)
+            unit_errors.append(per_unit.sum(1) / size)
         self.errors = torch.cat(errors, 1)                # (segments, layers x examples): a column adds up to its relative gap
+        self.spread = torch.cat(spread, 1)                # (segments, layers x examples): a column adds up to its per-unit estimate
+        self.unit_errors = torch.stack(unit_errors)       # (layers, examples): estimated sum |error| / sum |score| over units
 
     @property
     def min_length(self) -> float:
@@ -202,11 +237,13 @@ class RefinedPath:
 
     def refine(self, max_steps: int = 1024, # the most segments after the split
                columns: Optional[Tensor] = None, # (layers x examples,) booleans: the gaps that still count; None: all
+               unit_columns: Optional[Tensor] = None, # (layers x examples,) booleans: the per-unit estimates that still count; None: all
               ) -> bool: # False when no segment could be split
         "Halve the segments whose errors make the worst gaps (`split_segments`) and run only their midpoints."
         old = len(self.alphas)
         errors = self.errors if columns is None else self.errors * columns.to(self.errors)[None]
-        new = split_segments(self.alphas, errors, max(1, max_steps - self.segments), min_length=self.min_length)
+        spread = self.spread if unit_columns is None else self.spread * unit_columns.to(self.spread)[None]
+        new = split_segments(self.alphas, torch.cat([errors, spread], 1), max(1, max_steps - self.segments), min_length=self.min_length)
         if not len(new): return False
         order = torch.cat([self.alphas, new]).argsort()
         ran = torch.cat([self.at, new])[order]
@@ -249,7 +286,7 @@ class UnitFlows:
     "Per-input flows through K units, summed chunk by chunk over a walk: `sum_k w_k (dy/dx)^T (mask_u * dF/dy)`, times `x - x'` at the end."
     def __init__(self, problem: Problem, # the walk's problem (its start and baselines give x - x')
                  masks: Callable, # (unit_shape, dtype, device) -> (K, *unit_shape) masks, made at the first chunk
-                 weights: Tensor, # the path's point weights
+                 weights: Optional[Tensor], # the path's point weights; None: each chunk's own (a region walk)
                  batched: bool, # one batched backward per chunk, or one backward per unit
                 ):
         self.problem, self.make_masks, self.weights, self.batched = problem, masks, weights, batched
@@ -283,25 +320,32 @@ def neuron_conductance(model: nn.Module, # the model; left exactly as it was
                        *, by_channel: bool = False, # each neuron is a whole channel (filter) of a conv layer
                        batched_backward: Optional[bool] = None, # K units in one batched backward; None: on CUDA only
                        multiply_by_inputs: bool = True, # False: the multipliers, before the factor x - x' (Captum's multiply_by_inputs=False)
+                       max_regions: int = 100_000, # with rule="exact": raise when a path crosses more linear regions
                        **kwargs) -> NeuronAttribution: # (N, K, *input_shape): conductance of each input feature through each unit; a `NeuronAttributions` tuple, one per input, for several inputs
     "Dhamdhere's per-input conductance through each of K units, from one walk along the path."
     req = request_of(neuron_conductance, target=target, baselines=baselines, **kwargs)
-    check_steps(steps); check_rule(req.rule)
+    check_steps(steps); check_rule(req.rule, exact=True)
     neurons = as_units(neurons)
     with preserved_state(model):
         problem = req.prepare(model, inputs, layer, probe_baseline=False)
         name = next(iter(problem.layers))
         batched = problem.start.is_cuda if batched_backward is None else batched_backward
         rows = req.batch_size or default_rows(problem.start, multiplier=max(1, len(neurons)) if batched else 1)
-        grid = PathGrid.uniform(steps, req.rule, problem.start.dtype, req.one_sided, problem.start.device)
-        flows = UnitFlows(problem, lambda shape, dtype, device: unit_masks(shape, neurons, by_channel, dtype, device),
-                          grid.weights, batched)
-        for chunk in walk_path(problem, grid.at, rows, retain_graph=True, points_grad=True, autocast=req.autocast,
-                               progress=req.progress):
+        masks = lambda shape, dtype, device: unit_masks(shape, neurons, by_channel, dtype, device)
+        if req.rule == EXACT:                               # rows at each example's own points, weighted by their regions
+            walk = RegionWalk(problem, rows, max_regions, retain_graph=True)
+            flows, chunks, how = UnitFlows(problem, masks, None, batched), walk, dict(rule=EXACT)
+        else:
+            grid = PathGrid.uniform(steps, req.rule, problem.start.dtype, req.one_sided, problem.start.device)
+            flows, how = UnitFlows(problem, masks, grid.weights, batched), dict(steps=steps, rule=req.rule, one_sided=req.one_sided)
+            chunks = walk_path(problem, grid.at, rows, retain_graph=True, points_grad=True, autocast=req.autocast, progress=req.progress)
+        for chunk in chunks:
             flows.add(chunk, chunk.values[name], chunk.grads[name])
             del chunk
+        if req.rule == EXACT: how.update(regions=f"{walk.regions.min().item()}-{walk.regions.max().item()}",
+                                         **(dict(smooth_tail=walk.smooth) if walk.smooth else {}))
     return neuron_attribution(problem.per_input(flows.result(multiply_by_inputs).transpose(0, 1)), "conductance", name, flows.masks,
-                              dict(steps=steps, rule=req.rule, one_sided=req.one_sided, **({} if multiply_by_inputs else dict(multiply_by_inputs=False))))
+                              dict(how, **({} if multiply_by_inputs else dict(multiply_by_inputs=False))))
 
 # %% ../nbs/05_conductance.ipynb #a58a17d3
 @shares_request("batch_size", "autocast", "progress")

@@ -705,7 +705,7 @@ def request(target: TargetSpec = None, # None (each example's predicted class), 
             batch_size: Optional[int] = None, # what one forward pass holds: rows (examples x path points) for path methods, examples for one-pass methods; None: sized from memory
             additional_forward_args=None, # extra positional arguments after the inputs, not interpolated (per-example tensors go with their examples)
             forward_kwargs: Optional[dict] = None, # keyword arguments of the model's forward (e.g. attention_mask), not interpolated
-            rule: str = "trapezoid", # path methods: "trapezoid" (averaged gradient, second order) or "left" (Captum's Riemann sum)
+            rule: str = "trapezoid", # path methods: "trapezoid" (averaged gradient, second order), "left" (Captum's Riemann sum), or "exact" (linear regions, where offered)
             one_sided: bool = True, # path methods: gradients at alpha = 0 and 1 as limits from inside the path (False: at the ends, as Captum takes them)
             autocast: Optional[torch.dtype] = None, # path methods: forward passes under autocast (torch.bfloat16, torch.float16); sums stay in float32
             progress: bool = False, # show a progress bar over the passes

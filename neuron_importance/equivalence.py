@@ -12,7 +12,8 @@ import torch
 from torch import nn
 
 from .core import InputsSpec, LayerSpec, TargetSpec, preserved_state, check_steps, Problem, request_of, shares_request
-from .paths import RULES, PathGrid, check_rule, walk_path, default_rows
+from .paths import RULES, EXACT, PathGrid, check_rule, walk_path, default_rows
+from .regions import RegionWalk
 from .results import max_relative_error, unit_masks
 from .conductance import UnitFlows, add_segments, layer_conductance, total_conductance_reference
 
@@ -83,14 +84,22 @@ def _path_integrals(problem: Problem, name: str, steps: int, rule: str, units: l
     "One walk: neuron IG of every unit, the input-gradient flow through the layer, input IG, and neuron conductance of `units`."
     n = len(problem.start)
     rows = batch_size or default_rows(problem.start, multiplier=(len(units) + 2) if problem.start.is_cuda else 2)
-    grid = PathGrid.uniform(steps, rule, problem.start.dtype, one_sided, problem.start.device)   # one-sided gradients at the ends
-    weights, at, scale = grid.weights, grid.at, grid.scales
+    if rule == EXACT:                                   # rows at each example's own points, weighted by their regions
+        weights, chunks = None, RegionWalk(problem, rows, retain_graph=True, input_grads=True)
+    else:
+        grid = PathGrid.uniform(steps, rule, problem.start.dtype, one_sided, problem.start.device)   # one-sided gradients at the ends
+        weights, scale = grid.weights, grid.scales
+        chunks = walk_path(problem, grid.at, rows, retain_graph=True, input_grads=True, progress=progress)
     def masks(shape, dtype, device):                    # the whole layer first (the flow through it), then each unit
         return torch.cat([torch.ones(1, *shape, dtype=dtype, device=device), unit_masks(shape, units, False, dtype, device)])
     flows, nig, carry, ig = UnitFlows(problem, masks, weights, problem.start.is_cuda), {}, {}, None
-    for chunk in walk_path(problem, at, rows, retain_graph=True, input_grads=True, progress=progress):
+    for chunk in chunks:
         y, g = chunk.values[name], chunk.grads[name]
-        add_segments(nig, carry, name, chunk, y, g, rule, n, scale)
+        if rule == EXACT:
+            term = chunk.weighted_sum((g * chunk.tangents[name]).double())
+            if name not in nig: nig[name] = term.new_zeros(n, *term.shape[1:])
+            nig[name][chunk.examples] += term
+        else: add_segments(nig, carry, name, chunk, y, g, rule, n, scale)
         flows.add(chunk, y, g)
         grad_sum = chunk.weighted_sum(chunk.input_grad.detach(), weights)
         if ig is None: ig = torch.zeros(problem.start.shape, dtype=flows.total.dtype, device=grad_sum.device)
@@ -127,7 +136,7 @@ def check_equivalence(model: nn.Module, # the model; left exactly as it was
                       layer: LayerSpec, # the layer to check
                       target: TargetSpec = None, # what F is: None (each example's predicted class), an int, per-example ints, or a callable (see `request`)
                       baselines=None, # x': None (zeros), a number, a tensor broadcastable to the path's inputs, or one per input (see `request`)
-                      steps: int = 64, # path segments for every integral
+                      steps: int = 64, # path segments for every integral (with rule="exact": for the paper-exact reference only)
                       *, tol: float = 0.01, # tolerance of the checks that carry discretisation error
                       exact_tol: float = 1e-3, # tolerance of the gradient-flow identity, exact up to float error
                       units: int = 4, # units whose batched neuron conductance is checked
@@ -136,7 +145,7 @@ def check_equivalence(model: nn.Module, # the model; left exactly as it was
     "Check Total Conductance == Neuron IG, neuron-sum == total, flow == IG and completeness on one layer, with a report."
     req = request_of(check_equivalence, target=target, baselines=baselines, **kwargs)
     rule = req.rule
-    check_steps(steps); check_rule(rule)
+    check_steps(steps); check_rule(rule, exact=True)
     t0 = time.perf_counter()
     with preserved_state(model):
         problem = req.prepare(model, inputs, layer)
@@ -144,7 +153,7 @@ def check_equivalence(model: nn.Module, # the model; left exactly as it was
         chosen = _top_units(problem, name, max(units, reference_units, 1))
         r = _path_integrals(problem, name, steps, rule, chosen[:max(units, 1)], req.batch_size, req.progress, req.one_sided)
         ref = (total_conductance_reference(model, inputs, layer, steps=steps, units=chosen[:reference_units],
-                                           **req.settings("batch_size", "autocast", "progress")) if reference_units else None)
+                                           **req.settings("batch_size", "autocast", "progress", *(["rule"] if rule == EXACT else []))) if reference_units else None)   # the reference: on a grid
     pick = lambda t, us: torch.stack([t[(slice(None), *u)] for u in us], 1).double()
     diff = problem.output_diff.double()
     scale = diff.abs().clamp_min(1e-30)

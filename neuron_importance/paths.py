@@ -14,18 +14,26 @@ import torch
 from torch import Tensor, nn
 
 from .core import Problem, check_batch_size, check_pass, check_steps, grad_or_zeros, vjp
+from .kinks import KinkWatch
 
 # %% auto #0
-__all__ = ['RULES', 'check_rule', 'path_alphas', 'point_weights', 'inside_step', 'inside_alphas', 'segment_terms', 'segment_sum',
-           'segment_scales', 'PathGrid', 'default_rows', 'rows_for_memory', 'PathChunk', 'frozen_parameters',
-           'walk_path', 'unit_vjp_sums']
+__all__ = ['RULES', 'EXACT', 'check_rule', 'path_alphas', 'point_weights', 'inside_step', 'inside_alphas', 'segment_terms',
+           'segment_sum', 'segment_scales', 'PathGrid', 'default_rows', 'rows_for_memory', 'PathChunk',
+           'frozen_parameters', 'walk_path', 'unit_vjp_sums']
 
 # %% ../nbs/04_paths.ipynb #d812455c
 RULES = ("trapezoid", "left")
+EXACT = "exact"   # the rule that integrates region by region (`neuron_importance.regions`)
 
-def check_rule(rule: str):
-    "Raise a clear error unless `rule` is one of `RULES`."
-    if rule not in RULES: raise ValueError(f"rule must be one of {RULES}, got {rule!r}.")
+def check_rule(rule: str,
+               exact: bool = False, # the caller also offers rule="exact"
+              ):
+    "Raise a clear error unless `rule` is one of `RULES` (or \"exact\" where the caller offers it)."
+    if rule == EXACT and not exact:
+        raise ValueError("rule='exact' is offered by layer_conductance, neuron_conductance and check_equivalence; "
+                         f"this function integrates on a grid: use one of {RULES}.")
+    if rule not in RULES + ((EXACT,) if exact else ()):
+        raise ValueError(f"rule must be one of {RULES + ((EXACT,) if exact else ())}, got {rule!r}.")
 
 # %% ../nbs/04_paths.ipynb #5ab100b2
 def path_alphas(steps: int, # m, the number of segments
@@ -159,6 +167,9 @@ class PathChunk:
     grads: Optional[dict] # layer name -> dF/dy at the points, (c*n, *unit_shape); None without gradients
     input_grad: Optional[Tensor] = None # dF/dx at the points, (c*n, *path_shape), when asked for
     output: object = None # the model's own output at the rows (live graph), with `keep_output`: other targets' F from the same pass
+    tangents: Optional[dict] = None # layer name -> dy/d alpha at the rows (forward mode), from a walk that computes it (rule="exact")
+    weights: Optional[Tensor] = None # (c, n) each row's own quadrature weight, when rows sit at per-example points (rule="exact")
+    alt_weights: Optional[Tensor] = None # (c, n) the weights of a lower-order rule on the same rows, for an error estimate
 
     @property
     def n_points(self) -> int: return self.points_index.stop - self.points_index.start
@@ -168,11 +179,13 @@ class PathChunk:
         return t.reshape(self.n_points, -1, *t.shape[1:])
 
     def weighted_sum(self, t: Tensor, # (*lead, c*n, ...): a value per row, after `lead` leading dims
-                     weights: Tensor, # one quadrature weight per path point of the whole path
+                     weights: Optional[Tensor] = None, # one quadrature weight per path point of the whole path; None: the chunk's own `weights`
                      lead: int = 0) -> Tensor: # (*lead, n, ...)
-        "Sum the rows of `t` over this chunk's points, each point weighted by its quadrature weight."
+        "Sum the rows of `t` over this chunk's points, each row weighted by its quadrature weight."
         t = t.reshape(*t.shape[:lead], self.n_points, -1, *t.shape[lead + 1:])
-        w = weights[self.points_index].to(t.dtype).view(*[1] * lead, -1, *[1] * (t.dim() - lead - 1))
+        w = weights[self.points_index][:, None] if weights is not None else self.weights
+        if w is None: raise ValueError("weighted_sum needs the path's weights: this chunk carries none of its own.")
+        w = w.to(t.dtype).reshape(*[1] * lead, *w.shape, *[1] * (t.dim() - lead - 2))
         return (t * w).sum(lead)
 
 # %% ../nbs/04_paths.ipynb #0d334c15
@@ -191,6 +204,24 @@ def _layer_grads(f: Tensor, values: dict, retain_graph: bool, points: Optional[T
     targets = list(values.values()) + ([points] if points is not None else [])
     gs = grad_or_zeros(f, targets, retain_graph=retain_graph)
     return dict(zip(values, gs[:len(values)])), (gs[-1] if points is not None else None)
+
+def _kink_average(problem: Problem, rec, x: Tensor, x0: Tensor, alphas: Tensor, flagged: Tensor, grads: dict,
+                  dfdx: Optional[Tensor], ex: slice, amp) -> tuple:
+    "Replace the gradients at the `flagged` points of a chunk by the mean of two passes at 1% of a segment before and after each."
+    k = flagged.nonzero().flatten().to(alphas.device)
+    a = alphas.double()
+    d = 0.01 * torch.minimum(a[k] - a[k - 1], a[k + 1] - a[k])
+    shifted = torch.cat([a[k] - d, a[k] + d]).to(x.dtype).view(-1, *[1] * x.dim())
+    pts = torch.lerp(x0.expand(len(shifted), *x.shape), x.expand(len(shifted), *x.shape), shifted).reshape(-1, *x.shape[1:])
+    rec.reset()
+    pts.requires_grad_(dfdx is not None)
+    with amp(): f = problem.target(problem.forward(rec, pts, len(shifted), ex), ex)
+    gs, gx = _layer_grads(f, rec.values, False, pts if dfdx is not None else None)
+    def fix(g: Tensor, both: Tensor) -> Tensor:
+        g = g.reshape(len(alphas), -1, *g.shape[1:]).clone()
+        g[k] = both.reshape(2, len(k), *g.shape[1:]).mean(0).to(g.dtype)
+        return g.reshape(-1, *g.shape[2:])
+    return {name: fix(g, gs[name]) for name, g in grads.items()}, (fix(dfdx, gx) if dfdx is not None else None)
 
 def _cuda_free(device) -> float:
     "Bytes free on a CUDA device, counting memory the caching allocator holds but does not use."
@@ -218,6 +249,7 @@ def walk_path(problem: Problem, # from `neuron_importance.core.prepare`
               autocast: Optional[torch.dtype] = None, # run the forward pass under autocast (torch.bfloat16, torch.float16)
               progress: bool = False, # show a progress bar over the path points (fastprogress)
               keep_output: bool = False, # hand over the model's output too (`PathChunk.output`), e.g. for several targets per pass
+              kinks: bool = True, # average the one-sided gradients at a point where a ReLU-type kink sits (`KinkWatch`), when only gradients are taken
              ) -> Iterator[PathChunk]:
     "Run the model along the path in chunks of at most `batch_size` rows, yielding recorded values and dF/dy."
     start, base = problem.start, problem.baselines
@@ -230,6 +262,7 @@ def walk_path(problem: Problem, # from `neuron_importance.core.prepare`
     amp = (lambda: torch.autocast(start.device.type, dtype=autocast)) if autocast else nullcontext
     bar = _PointsBar(len(alphas) * -(-n // group)) if progress else None
     fill = not problem.knows_f_baseline and alphas[0] == 0   # F(x') comes from the path's first point, not a probe
+    watch_kinks = kinks and with_grads and not (retain_graph or points_grad or keep_output)
     with problem.recorder() as rec, frozen_parameters(problem.model):
         for e0 in range(0, n, group):
             ex = slice(e0, min(n, e0 + group))
@@ -242,11 +275,16 @@ def walk_path(problem: Problem, # from `neuron_importance.core.prepare`
                 if calibrate: torch.cuda.reset_peak_memory_stats(start.device); used = torch.cuda.memory_allocated(start.device)
                 with torch.enable_grad():
                     points.requires_grad_(input_grads or points_grad)
-                    with amp(): out = problem.forward(rec, points, len(a), ex); f = problem.target(out, ex)
+                    watch = KinkWatch(len(a), len(points)) if watch_kinks and len(a) >= 3 else None
+                    with amp(), (watch or nullcontext()): out = problem.forward(rec, points, len(a), ex); f = problem.target(out, ex)
                     if fill and p0 == 0: problem.keep_baseline_output(f.reshape(len(a), -1)[0], ex)
                     rec.check_recorded()
                     grads, dfdx = (_layer_grads(f, rec.values, retain_graph, points if input_grads else None)
                                    if with_grads else (None, None))
+                    if watch is not None and watch.flagged.any():         # a kink on a path point: both sides' mean
+                        values = dict(rec.values)
+                        grads, dfdx = _kink_average(problem, rec, x, x0, alphas[idx], watch.flagged, grads, dfdx, ex, amp)
+                        rec.values = values
                     check_pass(f.detach(), alphas[idx], grads, dfdx, ex)
                 if calibrate:
                     per_row = (torch.cuda.max_memory_allocated(start.device) - used) / len(points)
@@ -262,7 +300,7 @@ def unit_vjp_sums(y: Tensor, # (c*n, *unit) a layer's recorded values for one ch
                    chunk: PathChunk, # the chunk (its points must be differentiable)
                    masks: Tensor, # (K, *unit): unit k's vector-Jacobian product uses masks[k] * g
                    g: Tensor, # (c*n, *unit): dF/dy at the chunk's points
-                   weights: Tensor, # the path's point weights
+                   weights: Optional[Tensor], # the path's point weights; None: the chunk's own (`PathChunk.weights`)
                    batched: bool, # one batched backward (`is_grads_batched`) or one backward per unit
                   ) -> Tensor: # (K, n, *path): sum over the chunk's points of w_k (dy/dx)^T (masks[k] * dF/dy)
     "Weighted sums over a chunk's points of each unit's dF/dy dy/dx, by one batched backward or one backward per unit."

@@ -60,6 +60,7 @@ class AttributionResult:
     alphas: Optional[Tensor] = None   # the path points of an adaptive (tol=) run
     classes: Optional[Tensor] = None  # (N,) the output column explained per example; None for a callable target
     settings: Optional[dict] = None   # the method's own settings that made these scores (e.g. direction=, by_channel=)
+    regions: Optional[Tensor] = None  # (N,) linear regions each example's path crosses (rule="exact")
 
     def __getitem__(self, layer: str) -> Tensor: return self.scores[layer]
 
@@ -85,7 +86,9 @@ class AttributionResult:
         n = len(self.output_diff)
         head = f"AttributionResult({self.method}, {n} example{'s' * (n != 1)}" + \
                (f", steps={self.steps}, rule={self.rule!r}" if self.steps else "") + \
+               (f", rule={self.rule!r}" if self.rule and not self.steps else "") + \
                (f", passes={self.passes}" if self.passes and self.passes != (self.steps or 0) + 1 else "") + \
+               (f", regions {self.regions.min().item()}-{self.regions.max().item()} per example" if self.regions is not None and len(self.regions) else "") + \
                "".join(f", {k}={v!r}" for k, v in (self.settings or {}).items()) + ")"
         w = max([28] + [len(k) + 2 for k in self.scores])                  # long layer names widen the column
         rows = [f"  {'layer':<{w}}{'unit shape':<18}" + ("max |delta|   max rel. delta" if self.delta else "")]
