@@ -4,6 +4,7 @@
 
 # %% ../nbs/10a_statistics.ipynb #d16aee28
 from __future__ import annotations
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable, Optional, Sequence, Union
 
@@ -53,6 +54,20 @@ def _values(values, what: str = "values") -> np.ndarray:
         raise ValueError(f"{what} holds {int((~np.isfinite(v)).sum())} NaN or Inf values: drop or count them before taking an interval.")
     return v
 
+def _constant(v: np.ndarray) -> bool:
+    "All values equal, up to float rounding (1 - 2e-16 counts as 1)."
+    return float(np.ptp(v)) <= 1e-12 * max(1.0, float(np.abs(v).max()))
+
+def _bootstrap(data: tuple, statistic, confidence: float, method: str, n_resamples: int, seed: int, paired: bool = False) -> tuple:
+    "(low, high, method): `scipy.stats.bootstrap`'s interval; the percentile interval where BCa is undefined (a degenerate resampling distribution)."
+    run = lambda how: stats.bootstrap(data, statistic, confidence_level=confidence, method=how, n_resamples=n_resamples, paired=paired,
+                                      vectorized=True, rng=np.random.default_rng(seed)).confidence_interval
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", stats.DegenerateDataWarning); warnings.simplefilter("ignore", RuntimeWarning)
+        ci = run(method)
+        if method == "BCa" and not np.isfinite([ci.low, ci.high]).all(): ci, method = run("percentile"), "percentile (BCa undefined)"
+    return float(ci.low), float(ci.high), method
+
 def bootstrap_interval(values, # one number per example: a 1-d tensor, array or list
                        statistic: Callable = np.mean, # a function of (sample, axis), e.g. np.mean or np.median
                        confidence: float = 0.95, # the confidence level
@@ -65,11 +80,9 @@ def bootstrap_interval(values, # one number per example: a 1-d tensor, array or 
     if not 0 < confidence < 1: raise ValueError(f"confidence must lie between 0 and 1 (e.g. 0.95), not {confidence!r}.")
     v = _values(values)
     est = float(statistic(v, axis=-1))
-    if np.all(v == v[0]): return Interval(est, est, est, len(v), confidence, "constant")
-    res = stats.bootstrap((v,), statistic, confidence_level=confidence, method=method, n_resamples=n_resamples,
-                          vectorized=True, rng=np.random.default_rng(seed))
-    ci = res.confidence_interval
-    return Interval(est, float(ci.low), float(ci.high), len(v), confidence, method)
+    if _constant(v): return Interval(est, est, est, len(v), confidence, "constant")
+    low, high, how = _bootstrap((v,), statistic, confidence, method, n_resamples, seed)
+    return Interval(est, low, high, len(v), confidence, how)
 
 # %% ../nbs/10a_statistics.ipynb #f47e69aa
 def mean_interval(values, # one number per example
@@ -115,10 +128,9 @@ def paired_difference(a, # (N,) one value per example under A
     d = a - b
     if method not in METHODS: raise ValueError(f"method must be 'BCa' or 'percentile', not {method!r}.")
     est = float(d.mean())
-    if np.all(d == d[0]): return Interval(est, est, est, len(d), confidence, "constant")
-    res = stats.bootstrap((a, b), lambda a, b, axis: a.mean(axis) - b.mean(axis), paired=True, vectorized=True,
-                          confidence_level=confidence, method=method, n_resamples=n_resamples, rng=np.random.default_rng(seed))
-    return Interval(est, float(res.confidence_interval.low), float(res.confidence_interval.high), len(d), confidence, method)
+    if _constant(d): return Interval(est, est, est, len(d), confidence, "constant")
+    low, high, how = _bootstrap((a, b), lambda a, b, axis: a.mean(axis) - b.mean(axis), confidence, method, n_resamples, seed, paired=True)
+    return Interval(est, low, high, len(d), confidence, how)
 
 # %% ../nbs/10a_statistics.ipynb #e75c6ac1
 @dataclass(frozen=True)
