@@ -20,23 +20,25 @@ from .viz import DOCS_WIDTH
 
 # %% auto #0
 __all__ = ['FILLS', 'ablated', 'AblationCurve', 'top_k_masks', 'layer_at_baseline', 'check_fill', 'decisions', 'ablation_fill',
-           'PrefixReplay', 'frozen_prefix', 'ablation_effects', 'ablation_curve', 'compare_ablation', 'ablation_table',
-           'plot_ablation', 'select_units', 'layer_features', 'probe_accuracy', 'class_scores', 'FeatureSelection',
-           'feature_selection']
+           'layer_mean', 'PrefixReplay', 'frozen_prefix', 'ablation_effects', 'ablation_curve', 'compare_ablation',
+           'ablation_table', 'plot_ablation', 'select_units', 'layer_features', 'probe_accuracy', 'class_scores',
+           'FeatureSelection', 'feature_selection']
 
 # %% ../nbs/10_evaluation.ipynb #0a1b6815
 def _fill_like(out: Tensor, fill: Union[float, Tensor]) -> Tensor:
     if not isinstance(fill, Tensor): return torch.full_like(out, float(fill))
+    if fill.shape in (out.shape[1:], (1, *out.shape[1:])): return fill.to(out).expand_as(out)   # one example's values, for all
     if fill.shape != out.shape:
         raise ValueError(f"The fill tensor has shape {tuple(fill.shape)} but the layer's output has shape {tuple(out.shape)}: "
-                         "pass one value per output element (e.g. the layer's values at the baselines) or a number.")
+                         "pass one value per output element (e.g. the layer's values at the baselines), one example's values "
+                         f"{tuple(out.shape[1:])} for every example (e.g. layer_mean(...)), or a number.")
     return fill.to(out)
 
 @contextmanager
 def ablated(model: nn.Module, # the model; its hooks are removed on exit, also after an error
             layer: LayerSpec, # the layer whose units are replaced
             mask: Tensor, # (U,) or (N, U) booleans: True = replace this unit (a whole feature map for a conv filter)
-            fill: Union[float, Tensor] = 0.0, # the value the replaced units output: a number, or a tensor shaped like the output
+            fill: Union[float, Tensor] = 0.0, # the value the replaced units output: a number, a tensor shaped like the output, or like one example's output
            ):
     "Within the block, the units of `layer` picked by `mask` output `fill` instead of their values."
     name, module = next(iter(resolve_layers(model, layer).items()))
@@ -124,6 +126,21 @@ def ablation_fill(model: nn.Module, inputs: InputsSpec, layer: LayerSpec,
     "What removed units output: 0.0 for `fill=\"zero\"`, the layer's values at the baselines for `fill=\"baseline\"`."
     check_fill(fill)
     return 0.0 if fill == "zero" else layer_at_baseline(model, inputs, layer, target, baselines, input_layer, additional_forward_args=additional_forward_args, forward_kwargs=forward_kwargs)
+
+# %% ../nbs/10_evaluation.ipynb #76c16876
+def layer_mean(model: nn.Module, # the model; left exactly as it was
+               data: InputsSpec, # (M, ...) the examples to average over (token ids when `input_layer` is set)
+               layer: LayerSpec, # the layer whose output is averaged
+               input_layer: Optional[LayerSpec] = None, # as for the attributions (text models)
+               batch_size: Optional[int] = None, # examples per forward pass; None: sized from memory
+               additional_forward_args=None, # extra positional arguments after the inputs
+               forward_kwargs: Optional[dict] = None, # keyword arguments of the model's forward
+              ) -> Tensor: # (1, *unit_shape)
+    "Each element of `layer`'s output averaged over the examples of `data`: the fill of a mean ablation."
+    name = next(iter(resolve_layers(model, layer)))
+    acts = layer_activation(model, data, name, target=0, input_layer=input_layer, batch_size=batch_size,
+                            additional_forward_args=additional_forward_args, forward_kwargs=forward_kwargs)  # target: any column
+    return acts[name].detach().mean(0, keepdim=True)
 
 # %% ../nbs/10_evaluation.ipynb #00e935f1
 def _tensors(out) -> list:
@@ -221,16 +238,17 @@ def ablation_curve(model: nn.Module, # the model; left exactly as it was
                    scores: Tensor, # (N, U) importance per example and unit, e.g. from `unit_scores`
                    target: TargetSpec = None, # as for the attributions; None = the predicted class
                    ks: Optional[Sequence[int]] = None, # numbers of units to remove; default 0..U
-                   fill: str = "zero", # "zero", or "baseline" (each unit's value at the baselines)
+                   fill: Union[str, Tensor] = "zero", # "zero", "baseline" (each unit's value at the baselines), or values (e.g. `layer_mean`)
                    baselines=None, # the baselines for fill="baseline"
                    input_layer: Optional[LayerSpec] = None, # as for the attributions (text models)
                    binary: bool = False, # the target column is a binary logit: a flip is a change of its sign
                    measure: str = "", # a label for tables and plots
                    additional_forward_args=None, # extra positional arguments after the inputs
                    forward_kwargs: Optional[dict] = None, # keyword arguments of the model's forward
+                   keep: bool = False, # True: remove every unit but the top k (an insertion curve); False: remove the top k (deletion)
                   ) -> AblationCurve:
-    "Remove each example's top-k units by `scores` for every k in `ks`; record the target score and prediction flips."
-    check_fill(fill)
+    "Remove each example's top-k units by `scores` (or all but those, `keep=True`) for every k in `ks`; record the target score and prediction flips."
+    if not isinstance(fill, Tensor): check_fill(fill)
     with preserved_state(model), torch.no_grad():
         n = model_call(model, inputs).n
         out, shapes = output_shapes(model, inputs, layer, additional_forward_args=additional_forward_args, forward_kwargs=forward_kwargs)   # the unablated forward also gives the layer's width
@@ -242,8 +260,9 @@ def ablation_curve(model: nn.Module, # the model; left exactly as it was
             raise ValueError(f"scores has shape {tuple(scores.shape)}, but there are {n} examples and {units} units: "
                              "pass one score per example and unit, e.g. from unit_scores(...).")
         ks = list(range(units + 1)) if ks is None else [int(k) for k in ks]
-        value = ablation_fill(model, inputs, layer, fill, tgt.fn or tgt.classes, baselines, input_layer, additional_forward_args=additional_forward_args, forward_kwargs=forward_kwargs)
-        found = ablation_effects(model, inputs, layer, top_k_masks(scores.cpu(), ks), tgt, value, binary, additional_forward_args=additional_forward_args, forward_kwargs=forward_kwargs)
+        value = fill if isinstance(fill, Tensor) else ablation_fill(model, inputs, layer, fill, tgt.fn or tgt.classes, baselines, input_layer, additional_forward_args=additional_forward_args, forward_kwargs=forward_kwargs)
+        masks = [~m if keep else m for m in top_k_masks(scores.cpu(), ks)]
+        found = ablation_effects(model, inputs, layer, masks, tgt, value, binary, additional_forward_args=additional_forward_args, forward_kwargs=forward_kwargs)
     return AblationCurve(ks, torch.stack([f for f, _ in found]), torch.stack([p != pred0.cpu() for _, p in found]), measure)
 
 # %% ../nbs/10_evaluation.ipynb #07016a8c
