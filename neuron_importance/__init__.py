@@ -8,7 +8,7 @@ __all__ = ['TOOLS', 'public_names', 'public_object', 'parameters_section', 'with
 
 # %% ../nbs/50_namespace.ipynb #1ebdff47
 TOOLS = {"neuron_conductance": "conductance", "check_equivalence": "equivalence", "NeuronBrowser": "browser", "dataset_importance": "dataset",
-         "HiddenUnit": "core"}
+         "HiddenUnit": "core", "BaselineSet": "baselines"}
 
 # %% ../nbs/50_namespace.ipynb #e2bb4161
 def _measure_functions() -> dict:

@@ -488,7 +488,9 @@ def resolve_baselines(baselines: None | float | Tensor, # None (zeros), a scalar
     if baselines is None: return torch.zeros_like(start)
     if isinstance(baselines, (int, float)) and not isinstance(baselines, bool): return torch.full_like(start, float(baselines))
     if not isinstance(baselines, Tensor):
-        raise ValueError(f"baselines must be None, a number or a tensor, not {type(baselines).__name__}.")
+        spread = (" A BaselineSet is averaged over by the public methods that take baselines= (layer_conductance, layer_deeplift, "
+                  "...), which run once per reference; here it reached the engine directly.") if hasattr(baselines, "over_call") else ""
+        raise ValueError(f"baselines must be None, a number or a tensor, not {type(baselines).__name__}.{spread}")
     if space is not None and not (baselines.is_floating_point() or baselines.is_complex()):
         raise ValueError(f"baselines of dtype {baselines.dtype} look like token ids, but the path runs in the output space of "
                          f"input_layer {space!r} (values of shape {tuple(start.shape)}): pass the baseline's embedding "
@@ -497,7 +499,9 @@ def resolve_baselines(baselines: None | float | Tensor, # None (zeros), a scalar
     except RuntimeError: shape = None
     if shape != start.shape:
         raise ValueError(f"baselines of shape {tuple(baselines.shape)} cannot broadcast to inputs of shape {tuple(start.shape)}: "
-                         f"pass a tensor of shape {tuple(start.shape)}" + (f" or {(1, *start.shape[1:])}" if len(start) > 1 else "") + ", or a scalar.")
+                         f"pass a tensor of shape {tuple(start.shape)}" + (f" or {(1, *start.shape[1:])}" if len(start) > 1 else "") + ", or a scalar."
+                         + (f" A tensor's first dimension is the examples' (one reference each); for a set of {len(baselines)} references "
+                            "per example, averaged over, pass baselines=BaselineSet(references)." if baselines.dim() == start.dim() else ""))
     check_finite(baselines, "baselines")
     return baselines.to(device=start.device, dtype=start.dtype).expand_as(start).clone()
 
@@ -719,10 +723,30 @@ def request(target: TargetSpec = None, # None (each example's predicted class), 
                    one_sided, autocast, bool(progress))
 
 # %% ../nbs/00_core.ipynb #7e932ef6
+def _spread_baselines(sig: inspect.Signature, args: tuple, kwargs: dict):
+    "The `baselines` of a call when it is a set of references that runs calls itself (it has `over_call`), else None."
+    try: bound = sig.bind(*args, **kwargs)
+    except TypeError: return None                           # the function raises its own error
+    b = bound.arguments.get("baselines")
+    if b is None:
+        var = next((k for k, p in sig.parameters.items() if p.kind is p.VAR_KEYWORD), None)
+        b = bound.arguments.get(var, {}).get("baselines") if var else None
+    return b if callable(getattr(b, "over_call", None)) and not isinstance(b, Tensor) else None
+
 def shares_request(*but: str, # settings of `request` this function does not take
                   ):
-    "Decorator: the function's `**kwargs` are `request`'s settings (all but `but`), shown in its signature and documented by `request`'s comments."
-    return delegates(request, but=list(but))
+    "Decorator: the function's `**kwargs` are `request`'s settings (all but `but`), shown in its signature and documented by `request`'s comments; a `baselines=` set of references (one with `over_call`, e.g. `BaselineSet`) is handed the call."
+    def decorate(fn: Callable) -> Callable:
+        sig = inspect.signature(fn)
+        @functools.wraps(fn)
+        def call(*args, **kwargs):
+            spread = _spread_baselines(sig, args, kwargs)
+            return fn(*args, **kwargs) if spread is None else spread.over_call(fn, sig.bind(*args, **kwargs))
+        call.__annotations__ = dict(fn.__annotations__)     # its own dict: `delegates` adds request's annotations (its return too) to it
+        delegates(request, but=list(but))(call)
+        call.__annotations__ = {**{k: v for k, v in call.__annotations__.items() if k != "return"}, **fn.__annotations__}
+        return call
+    return decorate
 
 # %% ../nbs/00_core.ipynb #19ec4ccf
 def request_of(fn: Callable, # the public function called: its signature lists the settings it takes
