@@ -177,21 +177,34 @@ def bench_compile(net, x, steps, layer="inception4d", repeat=3):
 
 
 def bench_convergence(quick: bool):
-    "Accuracy per pass (bench/convergence.py): passes to a relative completeness gap, ours vs Captum's default, per model."
+    "Accuracy per pass (bench/convergence.py): passes to a per-unit error against rule='exact' (and to a completeness gap), ours vs Captum's default, per model."
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import convergence
+    fmt = convergence.fmt
     table = []
-    for label, model, x, layer, kw, _ in convergence.cases(quick):
-        r = convergence.row(label, model, x, layer, kw, quick)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)               # as bench/convergence.py runs: one thread (many small passes; two threads thrash on a busy machine)
+    try:
+        cases = [(c, convergence.row(*c[:5], quick, c[5])) for c in convergence.cases(quick)]
+    finally: torch.set_num_threads(threads)
+    for (label, model, x, layer, kw, why), r in cases:
         table.append(r)
-        ours = r["to_captum"]["trapezoid"]
-        best = min(p for p in (ours, r["to_captum"]["tol"]) if p is not None) if (ours or r["to_captum"]["tol"]) else None
-        report(f"passes to Captum's default gap, {label} (`{layer}`)",
-               f"trapezoid {convergence.fmt(ours)}, left {convergence.fmt(r['to_captum']['left'])}, tol= {convergence.fmt(r['to_captum']['tol'])}",
-               f"51 passes, gap {r['captum_gap']:.1e}", f"{best / 51:.3f} of Captum's passes" if best else "n/a",
-               "<= 1/2 (trained ReLU), <= 1/8 (smooth)",
-               f"to 1e-2: trapezoid {convergence.fmt(r['1e-2']['trapezoid'])}, tol= {convergence.fmt(r['1e-2']['tol'])}, Captum {convergence.fmt(r['1e-2']['captum'])}; "
-               f"to 1e-3: trapezoid {convergence.fmt(r['1e-3']['trapezoid'])}, tol= {convergence.fmt(r['1e-3']['tol'])}, Captum {convergence.fmt(r['1e-3']['captum'])}")
+        if why is None:
+            u, e = r["unit"], r["exact"]
+            best = min((p for p in (u["1e-2"]["trapezoid"], u["1e-2"]["tol"]) if p is not None), default=None)
+            cap = u["1e-2"]["captum"]
+            report(f"passes to per-unit error 1e-2 against exact, {label} (`{layer}`)",
+                   f"trapezoid {fmt(u['1e-2']['trapezoid'], r['top'])}, left {fmt(u['1e-2']['left'], r['top'])}, tol= {u['1e-2']['tol']}",
+                   f"Captum {fmt(cap, r['top'])} (at 51 passes: {r['captum50']['unit']:.1e})",
+                   f"Captum/ours {cap / best:.1f}x" if best and cap else "n/a", "report",
+                   f"exact: {e['passes']} passes, regions {e['regions'][0]}-{e['regions'][1]}, {e['seconds']:.2f} s; "
+                   f"tol= per-unit error at tol 1e-2 / 1e-3: {u['1e-2']['tol_error']:.1e} / {u['1e-3']['tol_error']:.1e} "
+                   f"{check(u['1e-2']['tol_ok'] and u['1e-3']['tol_ok'], f'tol= per-unit error <= 2 x tol, {label}')}")
+        else:
+            c = r["completeness"]
+            report(f"passes to Captum's default completeness gap, {label} (`{layer}`)",
+                   f"trapezoid {fmt(c['to_captum']['trapezoid'], r['top'])}, left {fmt(c['to_captum']['left'], r['top'])}, tol= {fmt(c['to_captum']['tol'], convergence.MAX_STEPS)}",
+                   f"51 passes, gap {r['captum50']['gap']:.1e}", "report", "report", f"no exact reference: {why}")
     return table
 
 
