@@ -21,8 +21,9 @@ from .report import (SIGN_ROWS, usable_heads, usable_model, nothing_learned, unu
                                               evaluation_section, report_warnings, textcnn_findings, textcnn_report, minilm_findings, minilm_tables, minilm_report, neuron_name)
 
 # %% auto #0
-__all__ = ['PHRASES', 'PHRASE_LABELS', 'MIN_TEST', 'MINILM_SIZES', 'SETUPS', 'run_demo', 'UsageError', 'small_data_warning',
-           'accuracy_intervals', 'run_textcnn', 'run_minilm', 'textcnn_setup', 'load_setup', 'run_dataset']
+__all__ = ['PHRASES', 'PHRASE_LABELS', 'MIN_TEST', 'MINILM_SIZES', 'NOT_RUN_MINILM', 'SETUPS', 'run_demo', 'UsageError',
+           'small_data_warning', 'accuracy_intervals', 'run_textcnn', 'run_minilm', 'textcnn_setup', 'load_setup',
+           'run_dataset']
 
 # %% ../../nbs/31_pipelines.ipynb #ab2e1d5a
 def _demo_figure(x: Tensor, labels: Tensor, res, top_map: Tensor, top_filter: int, path: Path):
@@ -258,6 +259,8 @@ def run_textcnn(out: str | Path = "report", # folder for report.md and the figur
 # %% ../../nbs/31_pipelines.ipynb #839921da
 MINILM_SIZES = {"quick": dict(limit=2000, explain=8, ablate=8, steps=16, pool=200),
                 "full": dict(limit=8000, explain=32, ablate=16, steps=32, pool=200)}
+NOT_RUN_MINILM = ("not run by this command: removing each of block 5's 1,536 neurons alone, or re-initialising MiniLM's blocks one by one, "
+                  "costs more than this command's budget on a CPU (the deletion and insertion curves above are the command's faithfulness test).")
 
 # %% ../../nbs/31_pipelines.ipynb #6c5f12fb
 def _minilm_figures(attn: dict, neuron: dict, out: Path) -> dict:
@@ -298,6 +301,7 @@ def run_minilm(out: str | Path = "minilm_report", # folder for report.md and the
     import matplotlib.pyplot as plt
     from neuron_importance.studies import minilm as ml                          # a case study: imported only when this command runs
     from neuron_importance.evaluation import compare_ablation, ablation_table, plot_ablation
+    from neuron_importance.curves import deletion_insertion, curves_table
     from neuron_importance.results import grouped_units
     from neuron_importance.studies.textcnn import HEADS, head_targets, is_negation, sign_summary, tokenize, use_bars
     t0, n, size = time.perf_counter(), 6, MINILM_SIZES["quick" if quick else "full"]
@@ -363,8 +367,10 @@ def run_minilm(out: str | Path = "minilm_report", # folder for report.md and the
     pool = data.texts["test"][:size["pool"]]
     with torch.no_grad(): rightly = (model(**ml.encode(tokenizer, pool)) > 0) & head_targets(test_labels[:len(pool)]).bool()
     ks = sorted({k for k in (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000) if k < cfg.intermediate_size} | {cfg.intermediate_size})
-    curves, ablation = {}, {}
+    curves, ablation, evaluation = {}, {}, {}
+    ok = usable_heads(acc_iv, {h: baseline[h] for h in HEADS})
     for h, head in enumerate(HEADS):
+        if head not in ok: print(f"  {head} head: not above its majority baseline, not ablated", flush=True); continue
         idx = rightly[:, h].nonzero().flatten()[:size["ablate"]].tolist()
         print(f"  {head} head: {len(idx)} test tweets it rightly says yes to", flush=True)
         if not idx: continue
@@ -373,6 +379,10 @@ def run_minilm(out: str | Path = "minilm_report", # folder for report.md and the
                                         binary=True, ks=ks, steps=steps, seed=seed, input_layer=ml.INPUT_LAYER,
                                         forward_kwargs=dict(attention_mask=sel["attention_mask"]))
         ablation[head] = ablation_table(curves[head])
+        di = deletion_insertion(viewed, sel["input_ids"], view, ["conductance", "deeplift", "random"], target=h, ks=ks, binary=True,
+                                steps=steps, seed=seed, progress=False, input_layer=ml.INPUT_LAYER,
+                                forward_kwargs=dict(attention_mask=sel["attention_mask"]))
+        evaluation[head] = dict(n=len(idx), curves=curves_table(di), agreement=NOT_RUN_MINILM, randomisation=NOT_RUN_MINILM)
         fig = plot_ablation(curves[head], f"{head} head: removing block 5's MLP neurons", unit="neuron", score=f"the {head} head's logit")
         for ax in fig.axes: ax.set_xscale("symlog", linthresh=1); ax.set_xlim(0, ks[-1])
         figs[f"ablation_{head}"] = _save(fig, out / f"ablation_{head}.png")
@@ -392,17 +402,17 @@ def run_minilm(out: str | Path = "minilm_report", # folder for report.md and the
                 "ablation": f"block 5's {cfg.intermediate_size:,} MLP neurons, up to {size['ablate']} tweets per head, k = {', '.join(map(str, ks))}",
                 "seed": seed, "quick run": "yes" if quick else "no"}
     tops = {h: dict(neuron=top_neurons[h][0][0], head=top_heads[h][0][0]) for h in HEADS}
-    findings = minilm_findings(acc, baseline, info["train_size"], labour, n_ex, tops, phrases, curves, cfg.intermediate_size, gaps, steps)
+    findings = minilm_findings(acc, baseline, info["train_size"], labour, n_ex, tops, phrases, curves, cfg.intermediate_size, gaps, steps, acc_iv=acc_iv)
     tables = minilm_tables(acc, baseline, labour, top_neurons, top_heads, phrases, ablation)
     (out / "report.md").write_text(minilm_report(quick, settings, findings, tables, gaps, steps, figs, size, acc_iv=acc_iv,
-                                                 baseline={h: baseline[h] for h in HEADS}, warnings=warnings))
+                                                 baseline={h: baseline[h] for h in HEADS}, warnings=warnings, evaluation=evaluation))
     for title, key in (("test accuracy", "accuracy"), ("MLP neurons with the largest mean |conductance|", "neurons"),
                        ("attention heads with the largest mean |conductance|", "heads"), ("MLP neurons that take both signs", "labour"),
                        ("negation probe", "phrases")): print(f"\n{title}:\n{tables[key]}")
     for h in ablation: print(f"\nablation, {h} head (block 5's MLP neurons removed until it says no):\n{tables['ablation_' + h]}")
     seconds = time.perf_counter() - t0
     print(f"\n{findings}\n\nreport: {out / 'report.md'} ({seconds:.0f} s)")
-    return dict(accuracy=acc, accuracy_intervals=acc_iv, baseline=baseline, usable=True, labour=labour, gaps=gaps, phrases=phrases, ablation=curves, top_neurons=top_neurons,
+    return dict(accuracy=acc, accuracy_intervals=acc_iv, baseline=baseline, usable=True, evaluation=evaluation, labour=labour, gaps=gaps, phrases=phrases, ablation=curves, top_neurons=top_neurons,
                 top_heads=top_heads, findings=findings, report=out / "report.md", figures={k: out / v for k, v in figs.items()}, seconds=seconds)
 
 # %% ../../nbs/31_pipelines.ipynb #ab58009a

@@ -203,30 +203,36 @@ def _sharper(heads: list) -> str:
     return ("training did not make the neurons divide the labour more cleanly than shuffled weights, on either head: a neuron whose "
             "conductance changes sign from tweet to tweet is what this architecture does even without learnt structure.")
 
-def minilm_findings(acc, baseline, train_size, labour, n_explain, tops, phrases, curves, n_neurons, gaps, steps) -> str:
+def minilm_findings(acc, baseline, train_size, labour, n_explain, tops, phrases, curves, n_neurons, gaps, steps, acc_iv=None) -> str:
     "One paragraph of what the MiniLM run found, every number from the run's own measurements."
     from neuron_importance.studies.textcnn import HEADS
     s = [f"MiniLM with two linear heads on its frozen sentence embedding answers {acc['positive']:.1%} of the test tweets right on the "
          f"positive head and {acc['negative']:.1%} on the negative head, against {baseline['positive']:.1%} and {baseline['negative']:.1%} "
          f"for always giving the majority answer; both heads are right together on {acc['both']:.1%} (majority answers: {baseline['both']:.1%})."]
+    ok = usable_heads(acc_iv, {h: baseline[h] for h in HEADS}) if acc_iv else list(HEADS)   # heads above their majority baseline
+    if acc_iv:
+        s[0] = ("MiniLM with two linear heads on its frozen sentence embedding answers " + " and ".join(
+            f"{acc_iv[h]} of the test tweets right on the {h} head (majority answer: {baseline[h]:.3f})" for h in HEADS)
+            + f" (95% intervals); both heads are right together on {acc_iv['both']} (majority answers: {baseline['both']:.3f}).")
     low = [h for h in HEADS if acc[h] <= baseline[h]]
-    if low: s.append(f"The {' and the '.join(low)} head{'s do' if len(low) == 2 else ' does'} no better than the majority answer here, "
+    if acc_iv and (bad := unusable_heads_sentence(acc_iv, {h: baseline[h] for h in HEADS})): s.append(bad)
+    elif low: s.append(f"The {' and the '.join(low)} head{'s do' if len(low) == 2 else ' does'} no better than the majority answer here, "
                      f"with heads fitted on {train_size:,} tweets.")
     share = {k: {h: labour[h][k]["both_signs"] / labour[h][k]["units"] for h in HEADS} for k in ("trained", "control")}
-    s.append(f"Of the {labour['positive']['trained']['units']:,} MLP neurons, {share['trained']['positive']:.0%} take both signs of conductance "
+    if len(ok) == len(HEADS): s.append(f"Of the {labour['positive']['trained']['units']:,} MLP neurons, {share['trained']['positive']:.0%} take both signs of conductance "
              f"across the {n_explain} explained tweets for the positive head and {share['trained']['negative']:.0%} for the negative head, against "
              f"{share['control']['positive']:.0%} and {share['control']['negative']:.0%} in the shuffled control, so "
              + _sharper([h for h in HEADS if share["trained"][h] < share["control"][h]]))
-    s.append(f"The largest mean |conductance| among the MLP neurons is {tops['positive']['neuron']} for the positive head and "
-             f"{tops['negative']['neuron']} for the negative head; among the attention heads, {tops['positive']['head']} and {tops['negative']['head']}.")
+    s.append("The largest mean |conductance| among the MLP neurons is " + " and ".join(f"{tops[h]['neuron']} for the {h} head" for h in ok)
+             + "; among the attention heads, " + " and ".join(f"{tops[h]['head']} for the {h} head" for h in ok) + ".")
     right, wrong = [p for p in phrases if p["answer"] == p["expected"]], [p for p in phrases if p["answer"] != p["expected"]]
     neg, neg_right = sum(p["negated"] for p in phrases), sum(p["negated"] for p in right)
     s.append(f"It answers {len(right)} of the {len(phrases)} probe phrases as a reader would "
              f"({f'all {neg}' if neg_right == neg else f'{neg_right} of the {neg}'} negated ones)"
              + (": " + ", ".join(f"'{p['phrase']}'" for p in right) if right else "")
              + ("; it reads " + ", ".join(f"'{p['phrase']}' as {p['answer']}" for p in wrong) if wrong else "") + ".")
-    flips, missing = [], [h for h in HEADS if h not in curves]
-    for h in HEADS:
+    flips, missing = [], [h for h in ok if h not in curves]
+    for h in ok:
         if h not in curves: continue
         c, r = curves[h]["conductance"].summary(), curves[h]["random"].summary()
         flips.append(f"the {h} head's answer on {c['flipped']}/{c['examples']} tweets it rightly says yes to"
@@ -281,7 +287,7 @@ def minilm_tables(acc, baseline, labour, top_neurons, top_heads, phrases, ablati
     return t | {f"ablation_{h}": v for h, v in ablation.items()}
 
 # %% ../../nbs/30_report.ipynb #e258ab50
-def minilm_report(quick, settings, findings, tables, gaps, steps, figs, size, acc_iv=None, baseline=None, warnings=()) -> str:
+def minilm_report(quick, settings, findings, tables, gaps, steps, figs, size, acc_iv=None, baseline=None, warnings=(), evaluation=None) -> str:
     "The markdown report of `run_minilm`."
     from neuron_importance.studies.textcnn import HEADS
     lines = [f"# MiniLM: conductance report{' (quick run)' if quick else ''}", "", *report_warnings(warnings), "## Findings", "", findings, "",
@@ -301,5 +307,8 @@ def minilm_report(quick, settings, findings, tables, gaps, steps, figs, size, ac
     for h in HEADS:
         lines += [f"### {h} head", ""]
         lines += ([tables[f"ablation_{h}"], "", f"![ablation]({figs['ablation_' + h]})", ""] if f"ablation_{h}" in tables
+                  else [f"The {h} head is not above its majority baseline: its neurons were not ablated.", ""]
+                  if acc_iv and h not in usable_heads(acc_iv, {k: baseline[k] for k in HEADS})
                   else [f"No test tweet searched that the {h} head rightly says yes to: nothing to ablate.", ""])
+    if evaluation: lines += evaluation_section(evaluation, "neurons")
     return "\n".join(lines + ["## Glossary", ""] + [f"- **{k}**: {v}" for k, v in MINILM_GLOSSARY.items()] + [""])
