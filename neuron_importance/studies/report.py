@@ -6,8 +6,9 @@
 from __future__ import annotations
 
 # %% auto #0
-__all__ = ['GLOSSARY', 'SIGN_ROWS', 'MINILM_GLOSSARY', 'textcnn_findings', 'textcnn_report', 'neuron_name', 'minilm_findings',
-           'markdown_table', 'minilm_tables', 'minilm_report']
+__all__ = ['GLOSSARY', 'SIGN_ROWS', 'MINILM_GLOSSARY', 'textcnn_findings', 'textcnn_report', 'usable_heads', 'usable_model',
+           'unusable_heads_sentence', 'nothing_learned', 'accuracy_table', 'evaluation_section', 'report_warnings',
+           'unusable_report', 'neuron_name', 'minilm_findings', 'markdown_table', 'minilm_tables', 'minilm_report']
 
 # %% ../../nbs/30_report.ipynb #f26d45da
 def _cleaner(heads: list) -> str:
@@ -16,14 +17,19 @@ def _cleaner(heads: list) -> str:
     if not heads: return "training did not make the filters divide the labour more cleanly than random weights, on either head."
     return f"training made the filters divide the labour more cleanly than random weights on the {heads[0]} head only."
 
-def textcnn_findings(acc, baseline, signs, control, n_control, neg, detectors, curves, fs, phrases) -> str:
+def textcnn_findings(acc, baseline, signs, control, n_control, neg, detectors, curves, fs, phrases, acc_iv=None) -> str:
     "One paragraph of what the run found, every number from the run's own measurements."
     from neuron_importance.studies.textcnn import HEADS
     s = [f"The model answers {acc['positive']:.1%} of the test sentences right on the positive head and {acc['negative']:.1%} "
          f"on the negative head, against {baseline['positive']:.1%} and {baseline['negative']:.1%} for always giving the "
          f"majority answer; both heads are right together on {acc['both']:.1%}."]
+    ok = usable_heads(acc_iv, baseline) if acc_iv else list(HEADS)      # heads above their majority baseline
+    if acc_iv:
+        s[0] = ("The model answers " + " and ".join(f"{acc_iv[h]} of the test sentences right on the {h} head (majority answer: "
+                                                  f"{baseline[h]:.3f})" for h in HEADS) + f" (95% intervals); both heads are right together on {acc_iv['both']}.")
+        if (bad := unusable_heads_sentence(acc_iv, baseline)): s.append(bad)
     tr = {h: control[h]["trained"]["both_signs"] for h in HEADS}; un = {h: control[h]["untrained"]["both_signs"] for h in HEADS}
-    s.append(f"Of the {signs['positive']['units']} pooled filters, {signs['positive']['both_signs']} take both signs of conductance "
+    if len(ok) == len(HEADS): s.append(f"Of the {signs['positive']['units']} pooled filters, {signs['positive']['both_signs']} take both signs of conductance "
              f"for the positive head and {signs['negative']['both_signs']} for the negative head; on the first {n_control} test sentences "
              f"the trained model has {tr['positive']} and {tr['negative']} such filters, an untrained copy {un['positive']} and "
              f"{un['negative']}, so " + _cleaner([h for h in HEADS if tr[h] < un[h]]))
@@ -36,7 +42,7 @@ def textcnn_findings(acc, baseline, signs, control, n_control, neg, detectors, c
     wrong = [p for p in phrases if p["answer"] != p["expected"]]
     s.append(f"It answers {len(phrases) - len(wrong)} of the {len(phrases)} probe phrases as a reader would"
              + (": it reads " + ", ".join(f"'{p['phrase']}' as {p['answer']}" for p in wrong) + "." if wrong else "."))
-    for h in HEADS:
+    for h in ok:
         if h not in curves: s.append(f"The {h} head rightly says yes to no test sentence, so it was not ablated."); continue
         summ = {m: c.summary() for m, c in curves[h].items()}
         real = {m: v for m, v in summ.items() if m != "random" and v["flipped"]}
@@ -75,17 +81,18 @@ GLOSSARY = {
     "feature selection": "keep each class's top-k filters by a measure (ranked on training sentences), fit a logistic-regression probe on their activations and score it on test sentences; 'all units' is the probe on all 256.",
 }
 
-
 # %% ../../nbs/30_report.ipynb #a90b17c6
 SIGN_ROWS = 1000 # the sign figure shows (and clusters) a seeded sample of this many test sentences
 
-def textcnn_report(quick, settings, acc, baseline, conf, gaps, signs, neg, detectors, phrases, tables, fs, figs, findings, size, n_cond) -> str:
+def textcnn_report(quick, settings, acc, baseline, conf, gaps, signs, neg, detectors, phrases, tables, fs, figs, findings, size, n_cond,
+                   acc_iv=None, warnings=(), evaluation=None) -> str:
     "The markdown report of `run_textcnn`."
     from neuron_importance.studies.textcnn import HEADS
-    lines = [f"# Text CNN: conductance report{' (quick run)' if quick else ''}", "", "## Findings", "", findings, "",
+    lines = [f"# Text CNN: conductance report{' (quick run)' if quick else ''}", "", *report_warnings(warnings), "## Findings", "", findings, "",
              "## Settings", "", "| setting | value |", "|---|---|", *[f"| {k} | {v} |" for k, v in settings.items()], "",
              "## Test accuracy", "", "| head | accuracy | majority baseline |", "|---|---|---|"]
-    lines += [f"| {k} | {v:.3f} | {baseline[k]:.3f} |" if k in baseline else f"| {k} (both heads right) | {v:.3f} | |" for k, v in acc.items()]
+    if acc_iv: lines[-2:] = [accuracy_table(acc_iv, baseline)]
+    else: lines += [f"| {k} | {v:.3f} | {baseline[k]:.3f} |" if k in baseline else f"| {k} (both heads right) | {v:.3f} | |" for k, v in acc.items()]
     lines += ["", "What the heads say for each true label (counts of test sentences):", "", conf, "",
               "## Conductance of the 256 pooled filters", "",
               f"Median relative completeness gap: " + ", ".join(f"{h} head {g:.4f}" for h, g in gaps.items()) + " (see the glossary).", ""]
@@ -112,12 +119,79 @@ def textcnn_report(quick, settings, acc, baseline, conf, gaps, signs, neg, detec
     for h in HEADS:
         lines += [f"### {h} head", ""]
         lines += ([tables[h], "", f"![ablation]({figs['ablation_' + h]})", ""] if h in tables
+                  else [f"The {h} head is not above its majority baseline: its filters were not ablated.", ""]
+                  if acc_iv and h not in usable_heads(acc_iv, baseline)
                   else [f"No test sentence that the {h} head rightly says yes to: nothing to ablate.", ""])
     lines += ["## Feature selection", "", "Held-out probe accuracy (fraction correct) per measure and filters kept per class.", "",
-              fs.table(), "", f"![feature selection]({figs['feature_selection']})", "", "## Glossary", ""]
+              fs.table(), "", f"![feature selection]({figs['feature_selection']})", ""]
+    if evaluation: lines += evaluation_section(evaluation, "filters")
+    lines += ["## Glossary", ""]
     lines += [f"- **{k}**: {v}" for k, v in GLOSSARY.items()] + [""]
     return "\n".join(lines)
 
+# %% ../../nbs/30_report.ipynb #e5f91ac5
+def usable_heads(acc_iv: dict, # head -> `Interval` of its test accuracy
+                 baseline: dict, # head -> majority-baseline accuracy
+                ) -> list: # the heads whose interval lies above their baseline
+    "The heads whose accuracy interval lies above their majority baseline: the only heads whose units a report says anything about."
+    return [h for h in baseline if h in acc_iv and acc_iv[h].low > baseline[h]]
+
+def usable_model(acc_iv: dict, baseline: dict) -> bool:
+    "True when at least one head's accuracy interval lies above its majority baseline (a model whose units are worth explaining)."
+    return bool(usable_heads(acc_iv, baseline))
+
+def unusable_heads_sentence(acc_iv: dict, baseline: dict) -> str:
+    "A sentence naming the heads not above their majority baseline, whose units get no findings ('' when every head is above)."
+    bad = [h for h in baseline if h in acc_iv and h not in usable_heads(acc_iv, baseline)]
+    if not bad: return ""
+    return (" ".join(f"The {h} head ({acc_iv[h]}) is not distinguishable from its majority baseline ({baseline[h]:.3f})." for h in bad)
+            + f" No finding about the units of the {' and '.join(bad)} head{'s' if len(bad) > 1 else ''} is stated below.")
+
+def nothing_learned(acc_iv: dict, baseline: dict, units: str = "filters") -> str:
+    "The findings paragraph of a model no better than its majority baseline: no finding about its units."
+    heads = [h for h in baseline if h in acc_iv]
+    said = "; ".join(f"{h} head {acc_iv[h]} against {baseline[h]:.3f}" for h in heads)
+    return (f"The model learned nothing usable: its test accuracy (with 95% intervals: {said}) is not above always giving each head's "
+            f"majority answer on any head. A model that is no better than that has nothing its {units} could be explaining, so this "
+            f"report states no findings about its {units}: no importance ranking, ablation or feature selection was run. More data, "
+            "or labels that carry a signal the text can predict, are needed first.")
+
+def accuracy_table(acc_iv: dict, baseline: dict) -> str:
+    "Markdown table: each head's accuracy with its interval, the majority baseline, and whether the interval lies above it."
+    rows = ["| head | accuracy [95% interval] | majority baseline | above the baseline? |", "|---|---|---|---|"]
+    for h, iv in acc_iv.items():
+        b = baseline.get(h)
+        verdict = "" if b is None else "yes" if iv.low > b else "no: not distinguishable" if iv.covers(b) else "no: below it"
+        rows.append(f"| {h}{' (both heads right)' if h == 'both' else ''} | {iv} | {'' if b is None else f'{b:.3f}'} | {verdict} |")
+    return "\n".join(rows)
+
+# %% ../../nbs/30_report.ipynb #62fe45ae
+def evaluation_section(evaluation: dict, # head -> dict(curves=md table, agreement=md table, randomisation=md table, n=examples)
+                       units: str = "filters", # what the units are called
+                      ) -> list: # report lines
+    "The report's evaluation section: deletion/insertion areas per fill, single-unit agreement and the randomisation check, per head."
+    lines = ["## Evaluation: deletion and insertion, single-unit agreement, randomisation", "",
+             f"On test sentences each head rightly says yes to. Deletion removes the {units} in each measure's order, insertion puts them "
+             "back; the areas are relative to the mean |F(x)| (deletion: lower is better; insertion: higher). A measure beats another only "
+             "where their intervals (or a paired interval) exclude each other; overlapping intervals are not distinguishable.", ""]
+    for h, e in evaluation.items():
+        lines += [f"### {h} head ({e['n']} sentences)", "", "Deletion and insertion, every fill:", "", e["curves"], "",
+                  f"Agreement with the exact effect of removing each of the {units} alone:", "", e["agreement"], "",
+                  "Cascading randomisation (the rank correlation with the trained model's scores must fall as layers are re-initialised):",
+                  "", e["randomisation"], ""]
+    return lines
+
+def report_warnings(warnings) -> list:
+    "Report lines for the run's warnings (none: no lines)."
+    return [f"> **Warning:** {w}" for w in warnings] + [""] if warnings else []
+
+# %% ../../nbs/30_report.ipynb #309fae4e
+def unusable_report(title: str, # the report's title
+                    settings: dict, acc_iv: dict, baseline: dict, warnings=(), units: str = "filters") -> str:
+    "The report of a model no better than its majority baseline: warnings, the statement, settings and accuracy; no unit findings."
+    return "\n".join([f"# {title}", "", *report_warnings(warnings), "## Findings", "", nothing_learned(acc_iv, baseline, units), "",
+                      "## Settings", "", "| setting | value |", "|---|---|", *[f"| {k} | {v} |" for k, v in settings.items()], "",
+                      "## Test accuracy", "", accuracy_table(acc_iv, baseline), ""])
 
 # %% ../../nbs/30_report.ipynb #49731817
 def neuron_name(i: int, per_block: int) -> str: return f"block {i // per_block} neuron {i % per_block}"
@@ -129,30 +203,36 @@ def _sharper(heads: list) -> str:
     return ("training did not make the neurons divide the labour more cleanly than shuffled weights, on either head: a neuron whose "
             "conductance changes sign from tweet to tweet is what this architecture does even without learnt structure.")
 
-def minilm_findings(acc, baseline, train_size, labour, n_explain, tops, phrases, curves, n_neurons, gaps, steps) -> str:
+def minilm_findings(acc, baseline, train_size, labour, n_explain, tops, phrases, curves, n_neurons, gaps, steps, acc_iv=None) -> str:
     "One paragraph of what the MiniLM run found, every number from the run's own measurements."
     from neuron_importance.studies.textcnn import HEADS
     s = [f"MiniLM with two linear heads on its frozen sentence embedding answers {acc['positive']:.1%} of the test tweets right on the "
          f"positive head and {acc['negative']:.1%} on the negative head, against {baseline['positive']:.1%} and {baseline['negative']:.1%} "
          f"for always giving the majority answer; both heads are right together on {acc['both']:.1%} (majority answers: {baseline['both']:.1%})."]
+    ok = usable_heads(acc_iv, {h: baseline[h] for h in HEADS}) if acc_iv else list(HEADS)   # heads above their majority baseline
+    if acc_iv:
+        s[0] = ("MiniLM with two linear heads on its frozen sentence embedding answers " + " and ".join(
+            f"{acc_iv[h]} of the test tweets right on the {h} head (majority answer: {baseline[h]:.3f})" for h in HEADS)
+            + f" (95% intervals); both heads are right together on {acc_iv['both']} (majority answers: {baseline['both']:.3f}).")
     low = [h for h in HEADS if acc[h] <= baseline[h]]
-    if low: s.append(f"The {' and the '.join(low)} head{'s do' if len(low) == 2 else ' does'} no better than the majority answer here, "
+    if acc_iv and (bad := unusable_heads_sentence(acc_iv, {h: baseline[h] for h in HEADS})): s.append(bad)
+    elif low: s.append(f"The {' and the '.join(low)} head{'s do' if len(low) == 2 else ' does'} no better than the majority answer here, "
                      f"with heads fitted on {train_size:,} tweets.")
     share = {k: {h: labour[h][k]["both_signs"] / labour[h][k]["units"] for h in HEADS} for k in ("trained", "control")}
-    s.append(f"Of the {labour['positive']['trained']['units']:,} MLP neurons, {share['trained']['positive']:.0%} take both signs of conductance "
+    if len(ok) == len(HEADS): s.append(f"Of the {labour['positive']['trained']['units']:,} MLP neurons, {share['trained']['positive']:.0%} take both signs of conductance "
              f"across the {n_explain} explained tweets for the positive head and {share['trained']['negative']:.0%} for the negative head, against "
              f"{share['control']['positive']:.0%} and {share['control']['negative']:.0%} in the shuffled control, so "
              + _sharper([h for h in HEADS if share["trained"][h] < share["control"][h]]))
-    s.append(f"The largest mean |conductance| among the MLP neurons is {tops['positive']['neuron']} for the positive head and "
-             f"{tops['negative']['neuron']} for the negative head; among the attention heads, {tops['positive']['head']} and {tops['negative']['head']}.")
+    s.append("The largest mean |conductance| among the MLP neurons is " + " and ".join(f"{tops[h]['neuron']} for the {h} head" for h in ok)
+             + "; among the attention heads, " + " and ".join(f"{tops[h]['head']} for the {h} head" for h in ok) + ".")
     right, wrong = [p for p in phrases if p["answer"] == p["expected"]], [p for p in phrases if p["answer"] != p["expected"]]
     neg, neg_right = sum(p["negated"] for p in phrases), sum(p["negated"] for p in right)
     s.append(f"It answers {len(right)} of the {len(phrases)} probe phrases as a reader would "
              f"({f'all {neg}' if neg_right == neg else f'{neg_right} of the {neg}'} negated ones)"
              + (": " + ", ".join(f"'{p['phrase']}'" for p in right) if right else "")
              + ("; it reads " + ", ".join(f"'{p['phrase']}' as {p['answer']}" for p in wrong) if wrong else "") + ".")
-    flips, missing = [], [h for h in HEADS if h not in curves]
-    for h in HEADS:
+    flips, missing = [], [h for h in ok if h not in curves]
+    for h in ok:
         if h not in curves: continue
         c, r = curves[h]["conductance"].summary(), curves[h]["random"].summary()
         flips.append(f"the {h} head's answer on {c['flipped']}/{c['examples']} tweets it rightly says yes to"
@@ -207,11 +287,11 @@ def minilm_tables(acc, baseline, labour, top_neurons, top_heads, phrases, ablati
     return t | {f"ablation_{h}": v for h, v in ablation.items()}
 
 # %% ../../nbs/30_report.ipynb #e258ab50
-def minilm_report(quick, settings, findings, tables, gaps, steps, figs, size) -> str:
+def minilm_report(quick, settings, findings, tables, gaps, steps, figs, size, acc_iv=None, baseline=None, warnings=(), evaluation=None) -> str:
     "The markdown report of `run_minilm`."
     from neuron_importance.studies.textcnn import HEADS
-    lines = [f"# MiniLM: conductance report{' (quick run)' if quick else ''}", "", "## Findings", "", findings, "",
-             "## Settings", "", markdown_table(["setting", "value"], settings.items()), "", "## Test accuracy", "", tables["accuracy"], "",
+    lines = [f"# MiniLM: conductance report{' (quick run)' if quick else ''}", "", *report_warnings(warnings), "## Findings", "", findings, "",
+             "## Settings", "", markdown_table(["setting", "value"], settings.items()), "", "## Test accuracy", "", accuracy_table(acc_iv, baseline) if acc_iv else tables["accuracy"], "",
              "## MLP neurons", "", "The neurons with the largest mean |conductance| over the explained tweets (each tweet's score: the sum over "
              "its tokens), per head; the signed mean says whether a neuron adds to the head's logit (+) or takes from it (-):", "",
              tables["neurons"], "", "Which blocks' MLP neurons carry each head:", "", f"![MLP neurons per block]({figs['mlp_blocks']})", "",
@@ -227,5 +307,8 @@ def minilm_report(quick, settings, findings, tables, gaps, steps, figs, size) ->
     for h in HEADS:
         lines += [f"### {h} head", ""]
         lines += ([tables[f"ablation_{h}"], "", f"![ablation]({figs['ablation_' + h]})", ""] if f"ablation_{h}" in tables
+                  else [f"The {h} head is not above its majority baseline: its neurons were not ablated.", ""]
+                  if acc_iv and h not in usable_heads(acc_iv, {k: baseline[k] for k in HEADS})
                   else [f"No test tweet searched that the {h} head rightly says yes to: nothing to ablate.", ""])
+    if evaluation: lines += evaluation_section(evaluation, "neurons")
     return "\n".join(lines + ["## Glossary", ""] + [f"- **{k}**: {v}" for k, v in MINILM_GLOSSARY.items()] + [""])
