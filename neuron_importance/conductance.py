@@ -116,7 +116,7 @@ def layer_conductance(model: nn.Module, # the model; left exactly as it was
     if tol is not None and req.rule == EXACT: raise ValueError("tol= refines a grid, and rule='exact' has no grid: give one or the other.")
     with preserved_state(model):
         problem = req.prepare(model, inputs, layers, probe_baseline=tol is not None or req.rule == EXACT)   # without tol, F(x') is the path's first point (or one probe when one-sided)
-        if req.rule == EXACT: return _exact_result(problem, RegionWalk(problem, req.batch_size, max_regions))
+        if req.rule == EXACT: return _exact_result(problem, RegionWalk(problem, req.batch_size, max_regions, progress=req.progress))
         grid = PathGrid.uniform(steps, req.rule, problem.start.dtype, req.one_sided, problem.start.device)
         alphas = grid.alphas
         if tol is None:
@@ -333,7 +333,7 @@ def neuron_conductance(model: nn.Module, # the model; left exactly as it was
         rows = req.batch_size or default_rows(problem.start, multiplier=max(1, len(neurons)) if batched else 1)
         masks = lambda shape, dtype, device: unit_masks(shape, neurons, by_channel, dtype, device)
         if req.rule == EXACT:                               # rows at each example's own points, weighted by their regions
-            walk = RegionWalk(problem, rows, max_regions, retain_graph=True)
+            walk = RegionWalk(problem, rows, max_regions, retain_graph=True, progress=req.progress)
             flows, chunks, how = UnitFlows(problem, masks, None, batched), walk, dict(rule=EXACT)
         else:
             grid = PathGrid.uniform(steps, req.rule, problem.start.dtype, req.one_sided, problem.start.device)

@@ -85,7 +85,7 @@ def _path_integrals(problem: Problem, name: str, steps: int, rule: str, units: l
     n = len(problem.start)
     rows = batch_size or default_rows(problem.start, multiplier=(len(units) + 2) if problem.start.is_cuda else 2)
     if rule == EXACT:                                   # rows at each example's own points, weighted by their regions
-        weights, chunks = None, RegionWalk(problem, rows, retain_graph=True, input_grads=True)
+        weights, chunks = None, RegionWalk(problem, rows, retain_graph=True, input_grads=True, progress=progress)
     else:
         grid = PathGrid.uniform(steps, rule, problem.start.dtype, one_sided, problem.start.device)   # one-sided gradients at the ends
         weights, scale = grid.weights, grid.scales

@@ -19,7 +19,7 @@ from .kinks import KinkWatch
 # %% auto #0
 __all__ = ['RULES', 'EXACT', 'check_rule', 'path_alphas', 'point_weights', 'inside_step', 'inside_alphas', 'segment_terms',
            'segment_sum', 'segment_scales', 'PathGrid', 'default_rows', 'rows_for_memory', 'PathChunk',
-           'frozen_parameters', 'walk_path', 'unit_vjp_sums']
+           'frozen_parameters', 'CountBar', 'walk_path', 'unit_vjp_sums']
 
 # %% ../nbs/04_paths.ipynb #d812455c
 RULES = ("trapezoid", "left")
@@ -227,14 +227,15 @@ def _cuda_free(device) -> float:
     "Bytes free on a CUDA device, counting memory the caching allocator holds but does not use."
     return torch.cuda.mem_get_info(device)[0] + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
 
-class _PointsBar:
-    "A fastprogress bar counting path points (one forward/backward pass each, per example group)."
+class CountBar:
+    "A fastprogress bar counting up to `total`: path points run (`walk_path`), or the share of the paths covered (`RegionWalk`)."
     def __init__(self, total: int):
         from fastprogress.fastprogress import progress_bar
         self.bar, self.done = progress_bar(range(total), leave=False), 0
         self.bar.update(0)
-    def advance(self, k: int):
-        self.done += k
+    def advance(self, k: int): self.to(self.done + k)
+    def to(self, k: int):
+        self.done = min(k, self.bar.total)
         self.bar.update(self.done)
         if self.done >= self.bar.total: self.bar.on_iter_end()
 
@@ -260,7 +261,7 @@ def walk_path(problem: Problem, # from `neuron_importance.core.prepare`
     group = min(n, rows)
     per_chunk = 1 if calibrate else max(1, rows // group)
     amp = (lambda: torch.autocast(start.device.type, dtype=autocast)) if autocast else nullcontext
-    bar = _PointsBar(len(alphas) * -(-n // group)) if progress else None
+    bar = CountBar(len(alphas) * -(-n // group)) if progress else None
     fill = not problem.knows_f_baseline and alphas[0] == 0   # F(x') comes from the path's first point, not a probe
     watch_kinks = kinks and with_grads and not (retain_graph or points_grad or keep_output)
     with problem.recorder() as rec, frozen_parameters(problem.model):
