@@ -42,26 +42,32 @@ TARGETS = (1e-2, 1e-3)
 MAX_STEPS = 1024          # the most segments a tol= path may have
 
 
-def digits_cnn(seed: int = 0):
-    "A small ReLU CNN with a max pool, trained on scikit-learn's 8x8 digits; 8 test images; its test accuracy."
-    from sklearn.datasets import load_digits
-    d = load_digits()
-    x = torch.tensor(d.images, dtype=torch.float32)[:, None] / 16
-    y = torch.tensor(d.target)
+def train_on_digits(make_net, x, y, seed: int = 0, epochs: int = 6):
+    "Train `make_net()` (built after seeding) on 1,400 of the images `x` with labels `y` (Adam 1e-3, batches of 64, one thread); the net in eval mode and the test indices."
     g = torch.Generator().manual_seed(seed)
     perm = torch.randperm(len(x), generator=g)
     tr, te = perm[:1400], perm[1400:]
     torch.manual_seed(seed)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)                   # the trained weights depend on the threads' summation order: pin them
-    net = nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(),
-                        nn.MaxPool2d(2), nn.Flatten(), nn.Linear(32 * 16, 64), nn.ReLU(), nn.Linear(64, 10))
+    net = make_net()
     opt = torch.optim.Adam(net.parameters(), 1e-3)
-    for epoch in range(6):
+    for epoch in range(epochs):
         for idx in tr[torch.randperm(len(tr), generator=g)].split(64):
             loss = nn.functional.cross_entropy(net(x[idx]), y[idx]); opt.zero_grad(); loss.backward(); opt.step()
     torch.set_num_threads(threads)
-    net.eval()
+    return net.eval(), te
+
+
+def digits_cnn(seed: int = 0):
+    "A small ReLU CNN with a max pool, trained on scikit-learn's 8x8 digits; 8 test images; its test accuracy."
+    from sklearn.datasets import load_digits
+    d = load_digits()
+    x = torch.tensor(d.images, dtype=torch.float32)[:, None] / 16
+    y = torch.tensor(d.target)
+    net, te = train_on_digits(lambda: nn.Sequential(nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(),
+                                                    nn.MaxPool2d(2), nn.Flatten(), nn.Linear(32 * 16, 64), nn.ReLU(), nn.Linear(64, 10)),
+                              x, y, seed)
     with torch.no_grad(): acc = (net(x[te]).argmax(1) == y[te]).float().mean().item()
     return net, x[te[:8]], acc
 

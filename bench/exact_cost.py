@@ -24,6 +24,7 @@ from torch import nn
 
 warnings.filterwarnings("ignore")
 from neuron_importance.conductance import layer_conductance
+from convergence import train_on_digits       # the same training as the convergence benchmark's digits CNN
 
 
 def digits16(seed: int = 0, epochs: int = 4):
@@ -32,19 +33,10 @@ def digits16(seed: int = 0, epochs: int = 4):
     d = load_digits()
     x = F.interpolate(torch.tensor(d.images, dtype=torch.float32)[:, None] / 16, size=16, mode="bilinear", align_corners=False)
     y = torch.tensor(d.target)
-    g = torch.Generator().manual_seed(seed)
-    perm = torch.randperm(len(x), generator=g)
-    tr, te = perm[:1400], perm[1400:]
-    torch.manual_seed(seed)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)                   # the trained weights depend on the threads' summation order: pin them
-    net = nn.Sequential(nn.Conv2d(1, 16, 3, stride=2, padding=1), nn.ReLU(), nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.ReLU(),
-                        nn.Flatten(), nn.Linear(32 * 4 * 4, 64), nn.ReLU(), nn.Linear(64, 10))
-    opt = torch.optim.Adam(net.parameters(), 1e-3)
-    for epoch in range(epochs):
-        for idx in tr[torch.randperm(len(tr), generator=g)].split(64):
-            loss = F.cross_entropy(net(x[idx]), y[idx]); opt.zero_grad(); loss.backward(); opt.step()
-    torch.set_num_threads(threads)
+    net, te = train_on_digits(lambda: nn.Sequential(nn.Conv2d(1, 16, 3, stride=2, padding=1), nn.ReLU(),
+                                                    nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.ReLU(),
+                                                    nn.Flatten(), nn.Linear(32 * 4 * 4, 64), nn.ReLU(), nn.Linear(64, 10)),
+                              x, y, seed, epochs)
     net = net.double().eval()
     x = x.double()
     with torch.no_grad(): acc = (net(x[te]).argmax(1) == y[te]).double().mean().item()
