@@ -81,16 +81,18 @@ def _exact_result(problem: Problem, walk: RegionWalk) -> AttributionResult:
         settings = dict(smooth_tail=walk.smooth, tail_error=float(f"{err:.2g}"))
     return _conductance_result(problem, scores, None, EXACT, int(walk.passes.max()), regions=walk.regions, settings=settings)
 
+def _rounding(problem: Problem) -> Tensor:
+    "(N,) what rounding F(x) and F(x') alone leaves: 2 eps (|F(x)| + |F(x')|)."
+    return 2 * torch.finfo(problem.start.dtype).eps * (problem.f_input.abs() + problem.f_baseline.abs())
+
 def _units_met(path, problem: Problem, tol: float) -> Tensor:
     "(layers, N): each layer's estimated per-unit error (`RefinedPath.unit_errors`) is within `tol`, or the example sits at its baseline (F(x) - F(x') within the rounding of F)."
-    eps = torch.finfo(problem.start.dtype).eps
-    still = problem.output_diff.abs() <= 2 * eps * (problem.f_input.abs() + problem.f_baseline.abs())
+    still = problem.output_diff.abs() <= _rounding(problem)
     return (path.unit_errors <= tol) | still.to(path.unit_errors.device)[None]
 
 def _gaps_met(scores: dict, problem: Problem, tol: float) -> Tensor:
     "(layers, N): each layer's completeness gap for each example is within `tol` of |F(x) - F(x')|, or within the rounding of F itself (an example at its baseline has F(x) - F(x') = 0 and nothing to refine)."
-    diff, eps = problem.output_diff, torch.finfo(problem.start.dtype).eps
-    noise = 2 * eps * (problem.f_input.abs() + problem.f_baseline.abs())     # what rounding F(x) and F(x') alone leaves
+    diff, noise = problem.output_diff, _rounding(problem)
     rows = []
     for v in scores.values():
         gap = completeness_gap(v, diff).abs()

@@ -19,7 +19,7 @@ from .kinks import KinkWatch
 # %% auto #0
 __all__ = ['RULES', 'EXACT', 'check_rule', 'path_alphas', 'point_weights', 'inside_step', 'inside_alphas', 'segment_terms',
            'segment_sum', 'segment_scales', 'PathGrid', 'default_rows', 'rows_for_memory', 'PathChunk',
-           'frozen_parameters', 'CountBar', 'walk_path', 'unit_vjp_sums']
+           'frozen_parameters', 'path_points', 'CountBar', 'walk_path', 'unit_vjp_sums']
 
 # %% ../nbs/04_paths.ipynb #d812455c
 RULES = ("trapezoid", "left")
@@ -205,14 +205,22 @@ def _layer_grads(f: Tensor, values: dict, retain_graph: bool, points: Optional[T
     gs = grad_or_zeros(f, targets, retain_graph=retain_graph)
     return dict(zip(values, gs[:len(values)])), (gs[-1] if points is not None else None)
 
+def path_points(x: Tensor, # (n, ...) the inputs of n examples
+                x0: Tensor, # (n, ...) their baselines
+                alphas: Tensor, # (c,) path points shared by the examples, or (c, n) each example's own
+               ) -> Tensor: # (c*n, ...) rows x' + alpha (x - x'), point-major
+    "The rows of one pass: c path points of n examples, stacked point-major."
+    a = alphas.to(x.dtype).reshape(len(alphas), -1, *[1] * (x.dim() - 1))
+    return torch.lerp(x0.expand(len(a), *x.shape), x.expand(len(a), *x.shape), a).reshape(-1, *x.shape[1:])
+
 def _kink_average(problem: Problem, rec, x: Tensor, x0: Tensor, alphas: Tensor, flagged: Tensor, grads: dict,
                   dfdx: Optional[Tensor], ex: slice, amp) -> tuple:
     "Replace the gradients at the `flagged` points of a chunk by the mean of two passes at 1% of a segment before and after each."
     k = flagged.nonzero().flatten().to(alphas.device)
     a = alphas.double()
     d = 0.01 * torch.minimum(a[k] - a[k - 1], a[k + 1] - a[k])
-    shifted = torch.cat([a[k] - d, a[k] + d]).to(x.dtype).view(-1, *[1] * x.dim())
-    pts = torch.lerp(x0.expand(len(shifted), *x.shape), x.expand(len(shifted), *x.shape), shifted).reshape(-1, *x.shape[1:])
+    shifted = torch.cat([a[k] - d, a[k] + d])
+    pts = path_points(x, x0, shifted)
     rec.reset()
     pts.requires_grad_(dfdx is not None)
     with amp(): f = problem.target(problem.forward(rec, pts, len(shifted), ex), ex)
@@ -271,8 +279,8 @@ def walk_path(problem: Problem, # from `neuron_importance.core.prepare`
             p0 = 0
             while p0 < len(alphas):
                 idx = slice(p0, min(len(alphas), p0 + per_chunk))
-                a = alphas[idx].to(x.dtype).view(-1, *[1] * x.dim())
-                points = torch.lerp(x0.expand(len(a), *x.shape), x.expand(len(a), *x.shape), a).reshape(-1, *x.shape[1:])
+                a = alphas[idx]
+                points = path_points(x, x0, a)
                 if calibrate: torch.cuda.reset_peak_memory_stats(start.device); used = torch.cuda.memory_allocated(start.device)
                 with torch.enable_grad():
                     points.requires_grad_(input_grads or points_grad)
