@@ -79,6 +79,10 @@ def execute(path: Path) -> bool:
     if ok and not leaks:
         write_nb(nb, path)
         os.system(f"nbdev_clean --fname {path}")
+    elif ok:                                     # keep the run, so that a long one is not lost to one leaking output
+        kept = Path(tempfile.gettempdir()) / f"refused-{path.name}"
+        write_nb(nb, kept)
+        print(f"{path.name}: the run is kept in {kept} for inspection")
     print(f"{path.name}: {'written' if ok and not leaks else 'NOT written'} ({time.time() - t0:.0f} s)", flush=True)
     return ok and not leaks
 

@@ -14,7 +14,8 @@ from scipy import stats
 
 # %% auto #0
 __all__ = ['METHODS', 'Interval', 'bootstrap_interval', 'mean_interval', 'fraction_interval', 'count_interval',
-           'accuracy_interval', 'paired_difference', 'Comparison', 'compare', 'SeedSummary', 'over_seeds']
+           'accuracy_interval', 'paired_difference', 'Comparison', 'compare', 'statistic_difference', 'SeedSummary',
+           'over_seeds']
 
 # %% ../nbs/10a_statistics.ipynb #20bd8d58
 def _g(x: float) -> str: return f"{x:.3g}"
@@ -167,6 +168,24 @@ def compare(a, # (N,) per-example values under A
     "A paired comparison of A and B on the same examples: a winner only when the paired interval excludes zero."
     if len(names) != 2: raise ValueError(f"names must be two names, for A and B, not {names!r}.")
     return Comparison(names[0], names[1], paired_difference(a, b, confidence, method, n_resamples, seed), higher_is_better)
+
+# %% ../nbs/10a_statistics.ipynb #9599baa0
+def statistic_difference(a, # (N, ...) rows of the first model (one row per example)
+                         b, # (N, ...) the same examples under the second model, in the same order
+                         statistic: Callable, # a function of (n, ...) rows -> a number, e.g. a count of units with both signs
+                         confidence: float = 0.95, method: str = "percentile", n_resamples: int = 2000, seed: int = 0) -> Interval:
+    "statistic(a) - statistic(b) on the same examples, with a bootstrap interval that resamples the examples (rows of both together)."
+    if method not in METHODS: raise ValueError(f"method must be 'BCa' or 'percentile', not {method!r}.")
+    if len(a) != len(b):
+        raise ValueError(f"a has {len(a)} rows and b {len(b)}: the difference needs both models' rows for the same examples, in the same order.")
+    if len(a) < 2: raise ValueError(f"An interval needs at least 2 examples, a has {len(a)}: evaluate more examples.")
+    diff = lambda i: float(statistic(a[i]) - statistic(b[i]))
+    def resampled(idx, axis=-1):                 # scipy hands over index arrays; one difference per resample
+        idx = np.asarray(idx).astype(np.int64)
+        return np.array([diff(torch.from_numpy(r) if isinstance(a, torch.Tensor) else r) for r in idx.reshape(-1, idx.shape[-1])]).reshape(idx.shape[:-1])
+    est = diff(slice(None))
+    low, high, how = _bootstrap((np.arange(len(a), dtype=float),), resampled, confidence, method, n_resamples, seed)
+    return Interval(est, low, high, len(a), confidence, how)
 
 # %% ../nbs/10a_statistics.ipynb #040b376c
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from ..conductance import layer_conductance, neuron_conductance, conductance_per
 from ..models import BAR_CLASSES, bars_dataset, train_demo_model
 from ..viz import DOCS_WIDTH
 from ..dataset import DatasetImportance, dataset_importance
-from ..statistics import accuracy_interval, fraction_interval
+from ..statistics import accuracy_interval, fraction_interval, statistic_difference
 from .report import (SIGN_ROWS, usable_heads, usable_model, nothing_learned, unusable_report, accuracy_table,
                                               evaluation_section, report_warnings, textcnn_findings, textcnn_report, minilm_findings, minilm_tables, minilm_report, neuron_name)
 
@@ -196,7 +196,9 @@ def run_textcnn(out: str | Path = "report", # folder for report.md and the figur
     torch.manual_seed(seed)
     untrained, ctrl_ids = tc.TextCNN(len(data.vocab)).eval(), cond_ids[:size["control"]]
     ctrl = conductance_per_target(untrained, ctrl_ids, "pooled", heads, steps=steps, **tc.TEXT)
-    control = {h: dict(trained=tc.sign_summary(cond[h]["pooled"][:len(ctrl_ids)]), untrained=tc.sign_summary(ctrl[h]["pooled"]))
+    both = lambda c: tc.sign_summary(c)["both_signs"]
+    control = {h: dict(trained=tc.sign_summary(cond[h]["pooled"][:len(ctrl_ids)]), untrained=tc.sign_summary(ctrl[h]["pooled"]),
+                       difference=statistic_difference(cond[h]["pooled"][:len(ctrl_ids)], ctrl[h]["pooled"], both, seed=seed))
                for h in tc.HEADS}
     fig, axes = plt.subplots(2, 1, figsize=(DOCS_WIDTH, 6.5), layout="constrained")
     for ax, h in zip(axes, tc.HEADS): tc.plot_signs(cond[h]["pooled"], f"{h} head: sign of pooled-filter conductance", ax=ax, max_rows=SIGN_ROWS)
@@ -352,8 +354,9 @@ def run_minilm(out: str | Path = "minilm_report", # folder for report.md and the
     control, labour = ml.shuffled_minilm(model, seed), {}
     for h, head in enumerate(HEADS):
         cc = layer_conductance(control, ex["input_ids"], list(ml.MLP_LAYERS), target=h, **explain)
-        labour[head] = dict(trained=sign_summary(neuron[head].flatten(1)),
-                            control=sign_summary(torch.stack([cc[l].sum(1) for l in ml.MLP_LAYERS], 1).flatten(1)))
+        shuffled = torch.stack([cc[l].sum(1) for l in ml.MLP_LAYERS], 1).flatten(1)
+        labour[head] = dict(trained=sign_summary(neuron[head].flatten(1)), control=sign_summary(shuffled),
+                            difference=statistic_difference(neuron[head].flatten(1), shuffled, lambda c: sign_summary(c)["both_signs"], seed=seed))
     del control
     _stage(4, n, "negation probe", t0)
     with torch.no_grad(): prob = torch.sigmoid(model(**ml.encode(tokenizer, list(PHRASES))))

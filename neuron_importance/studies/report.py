@@ -6,17 +6,58 @@
 from __future__ import annotations
 
 # %% auto #0
-__all__ = ['GLOSSARY', 'SIGN_ROWS', 'MINILM_GLOSSARY', 'textcnn_findings', 'textcnn_report', 'usable_heads', 'usable_model',
-           'unusable_heads_sentence', 'nothing_learned', 'accuracy_table', 'evaluation_section', 'report_warnings',
-           'unusable_report', 'neuron_name', 'minilm_findings', 'markdown_table', 'minilm_tables', 'minilm_report']
+__all__ = ['GLOSSARY', 'SIGN_ROWS', 'MINILM_GLOSSARY', 'labour_sentence', 'flip_sentence', 'textcnn_findings', 'textcnn_report',
+           'usable_heads', 'usable_model', 'unusable_heads_sentence', 'nothing_learned', 'accuracy_table',
+           'evaluation_section', 'report_warnings', 'unusable_report', 'neuron_name', 'minilm_findings',
+           'markdown_table', 'minilm_tables', 'minilm_report']
+
+# %% ../../nbs/30_report.ipynb #a0e8ff11
+def labour_sentence(difference: dict, # head -> `Interval` of (both-signs count, trained) - (the same, control), paired over the examples
+                    units: str = "filters", # what the units are called
+                    control: str = "the untrained copy", # what the control is
+                    examples: str = "sentences", # what the examples are called
+                   ) -> str:
+    "The division-of-labour verdict: fewer or more two-signed units after training only where the paired interval excludes zero."
+    said = []
+    for h, iv in difference.items():
+        if iv.covers(0.0): said.append(f"on the {h} head not distinguishable from {control} ({iv})")
+        else: said.append(f"on the {h} head {'fewer' if iv.high < 0 else 'more'} {units} with both signs than {control} ({iv})")
+    n = next(iter(difference.values())).n
+    return ("Trained minus control, paired over the same " + f"{n} {examples} (95% intervals): " + "; ".join(said) + ". This compares one "
+            f"trained model with one control: the interval is over the {examples}, not over training seeds, so it says nothing about "
+            "what training does in general.")
+
+def _censored(curve) -> Tensor:
+    "(N,) units removed at each example's first flip; the largest k where none flips (censored there)."
+    import torch
+    u = curve.units_to_flip()
+    return torch.where(u.isnan(), torch.full_like(u, float(max(curve.ks))), u)
+
+def flip_sentence(curves: dict, # measure -> `AblationCurve` on the same examples (one of them "random")
+                  head: str, # which head was ablated
+                  units: str = "filters", # what the units are called
+                  examples: str = "sentences", # what the examples are called
+                 ) -> str:
+    "Which measure's order flips the head's answer soonest: censored means, and paired comparisons with every other measure and random."
+    from neuron_importance.statistics import compare
+    to_flip = {m: _censored(c) for m, c in curves.items()}
+    measures = [m for m in curves if m != "random"]
+    if not measures: raise ValueError("curves holds only the random control: give at least one measure's AblationCurve.")
+    best = min(measures, key=lambda m: to_flip[m].mean().item())
+    b, n, top = curves[best].summary(), len(to_flip[best]), int(max(curves[best].ks))
+    if len(to_flip[best]) < 2: return f"Only {n} {examples[:-1]} could be ablated on the {head} head: too few for a comparison."
+    if not b["flipped"]: return f"No measure's order flips the {head} head's answer within {top} {units}."
+    vs = {m: compare(to_flip[best], to_flip[m], (best, m), higher_is_better=False) for m in curves if m != best}
+    soonest = all(c.winner == best for m, c in vs.items() if m != "random")
+    s = (f"Removing {units} in {best} order flips the {head} head's answer{' soonest' if soonest and len(measures) > 1 else ''}: after "
+         f"{to_flip[best].mean():.1f} {units} on average ({b['flipped']}/{b['examples']} {examples} flip; those that never do are counted at {top})")
+    if "random" in curves:
+        r = curves["random"].summary()
+        s += f", against {to_flip['random'].mean():.1f} in a random order ({r['flipped']}/{r['examples']} flip)"
+    return s + ". Paired over the same " + examples + ": " + "; ".join(f"{c.verdict} ({c.difference} {units})" for c in vs.values()) + "."
+
 
 # %% ../../nbs/30_report.ipynb #f26d45da
-def _cleaner(heads: list) -> str:
-    "The end of the division-of-labour sentence: on which heads training left fewer filters with both signs than random weights."
-    if len(heads) == 2: return "training made the filters divide the labour more cleanly than random weights do, on both heads."
-    if not heads: return "training did not make the filters divide the labour more cleanly than random weights, on either head."
-    return f"training made the filters divide the labour more cleanly than random weights on the {heads[0]} head only."
-
 def textcnn_findings(acc, baseline, signs, control, n_control, neg, detectors, curves, fs, phrases, acc_iv=None) -> str:
     "One paragraph of what the run found, every number from the run's own measurements."
     from neuron_importance.studies.textcnn import HEADS
@@ -32,7 +73,7 @@ def textcnn_findings(acc, baseline, signs, control, n_control, neg, detectors, c
     if len(ok) == len(HEADS): s.append(f"Of the {signs['positive']['units']} pooled filters, {signs['positive']['both_signs']} take both signs of conductance "
              f"for the positive head and {signs['negative']['both_signs']} for the negative head; on the first {n_control} test sentences "
              f"the trained model has {tr['positive']} and {tr['negative']} such filters, an untrained copy {un['positive']} and "
-             f"{un['negative']}, so " + _cleaner([h for h in HEADS if tr[h] < un[h]]))
+             f"{un['negative']}. " + labour_sentence({h: control[h]["difference"] for h in HEADS}))
     if not neg: s.append("There is no negation word in the test set, so no negation filter could be looked for.")
     elif detectors: s.append(f"{len(detectors)} {'filter reads' if len(detectors) == 1 else 'filters read'} a negation word in at least half of the negated test sentences and "
                              f"at least twice as often as chance (the strongest, filter {detectors[0]['unit']}: {detectors[0]['rate']:.2f} "
@@ -43,17 +84,7 @@ def textcnn_findings(acc, baseline, signs, control, n_control, neg, detectors, c
     s.append(f"It answers {len(phrases) - len(wrong)} of the {len(phrases)} probe phrases as a reader would"
              + (": it reads " + ", ".join(f"'{p['phrase']}' as {p['answer']}" for p in wrong) + "." if wrong else "."))
     for h in ok:
-        if h not in curves: s.append(f"The {h} head rightly says yes to no test sentence, so it was not ablated."); continue
-        summ = {m: c.summary() for m, c in curves[h].items()}
-        real = {m: v for m, v in summ.items() if m != "random" and v["flipped"]}
-        r = summ.get("random")
-        if not real: s.append(f"No measure's order flips the {h} head's answer within 256 filters."); continue
-        best = min(real, key=lambda m: (-real[m]["flipped"], real[m]["mean"]))
-        b = real[best]
-        rand = (f"against {r['mean']:.1f} in a random order ({r['flipped']}/{r['examples']} flip)" if r and r["flipped"]
-                else "while a random order flips none")
-        s.append(f"Removing filters in {best} order flips the {h} head's answer soonest: after {b['mean']:.1f} filters on average "
-                 f"({b['flipped']}/{b['examples']} sentences flip), {rand}.")
+        s.append(flip_sentence(curves[h], h) if h in curves else f"The {h} head rightly says yes to no test sentence, so it was not ablated.")
     measures = [m for m in fs.accuracy if m != "random"]
     if "random" in fs.accuracy and measures:
         best_at = [max(fs.accuracy[m][j] for m in measures) for j in range(len(fs.ks))]
@@ -196,13 +227,6 @@ def unusable_report(title: str, # the report's title
 # %% ../../nbs/30_report.ipynb #49731817
 def neuron_name(i: int, per_block: int) -> str: return f"block {i // per_block} neuron {i % per_block}"
 
-def _sharper(heads: list) -> str:
-    "The end of the both-signs sentence: on which heads training left fewer MLP neurons with both signs than the shuffled control."
-    if len(heads) == 2: return "training made the neurons divide the labour more cleanly than shuffled weights do, on both heads."
-    if heads: return f"training made the neurons divide the labour more cleanly than shuffled weights on the {heads[0]} head only."
-    return ("training did not make the neurons divide the labour more cleanly than shuffled weights, on either head: a neuron whose "
-            "conductance changes sign from tweet to tweet is what this architecture does even without learnt structure.")
-
 def minilm_findings(acc, baseline, train_size, labour, n_explain, tops, phrases, curves, n_neurons, gaps, steps, acc_iv=None) -> str:
     "One paragraph of what the MiniLM run found, every number from the run's own measurements."
     from neuron_importance.studies.textcnn import HEADS
@@ -221,8 +245,8 @@ def minilm_findings(acc, baseline, train_size, labour, n_explain, tops, phrases,
     share = {k: {h: labour[h][k]["both_signs"] / labour[h][k]["units"] for h in HEADS} for k in ("trained", "control")}
     if len(ok) == len(HEADS): s.append(f"Of the {labour['positive']['trained']['units']:,} MLP neurons, {share['trained']['positive']:.0%} take both signs of conductance "
              f"across the {n_explain} explained tweets for the positive head and {share['trained']['negative']:.0%} for the negative head, against "
-             f"{share['control']['positive']:.0%} and {share['control']['negative']:.0%} in the shuffled control, so "
-             + _sharper([h for h in HEADS if share["trained"][h] < share["control"][h]]))
+             f"{share['control']['positive']:.0%} and {share['control']['negative']:.0%} in the shuffled control. "
+             + labour_sentence({h: labour[h]["difference"] for h in HEADS}, "neurons", "the shuffled control", "tweets"))
     s.append("The largest mean |conductance| among the MLP neurons is " + " and ".join(f"{tops[h]['neuron']} for the {h} head" for h in ok)
              + "; among the attention heads, " + " and ".join(f"{tops[h]['head']} for the {h} head" for h in ok) + ".")
     right, wrong = [p for p in phrases if p["answer"] == p["expected"]], [p for p in phrases if p["answer"] != p["expected"]]
@@ -231,17 +255,11 @@ def minilm_findings(acc, baseline, train_size, labour, n_explain, tops, phrases,
              f"({f'all {neg}' if neg_right == neg else f'{neg_right} of the {neg}'} negated ones)"
              + (": " + ", ".join(f"'{p['phrase']}'" for p in right) if right else "")
              + ("; it reads " + ", ".join(f"'{p['phrase']}' as {p['answer']}" for p in wrong) if wrong else "") + ".")
-    flips, missing = [], [h for h in ok if h not in curves]
+    if any(h in curves for h in ok):
+        s.append(f"The ablation sets block 5's {n_neurons:,} MLP neurons to their values at the baseline, on tweets each head rightly says yes to.")
     for h in ok:
-        if h not in curves: continue
-        c, r = curves[h]["conductance"].summary(), curves[h]["random"].summary()
-        flips.append(f"the {h} head's answer on {c['flipped']}/{c['examples']} tweets it rightly says yes to"
-                     + (f", after {c['mean']:.1f} neurons on average (median {c['median']:.0f})" if c["flipped"] else "")
-                     + f", against {r['flipped']}/{r['examples']} in a random order"
-                     + (f" (after {r['mean']:.1f} on average)" if r["flipped"] else ""))
-    if flips: s.append(f"Removing block 5's {n_neurons:,} MLP neurons in conductance order, each set to its value at the baseline, flips "
-                       + "; it flips ".join(flips) + ".")
-    s += [f"The {h} head rightly says yes to none of the test tweets searched, so it was not ablated." for h in missing]
+        s.append(flip_sentence(curves[h], h, "neurons", "tweets") if h in curves
+                 else f"The {h} head rightly says yes to none of the test tweets searched, so it was not ablated.")
     s.append(f"At the six block outputs, which cut every path, the median relative completeness gap of conductance is {gaps['positive']:.3f} "
              f"for the positive head and {gaps['negative']:.3f} for the negative head at {steps} steps (more steps shrink it).")
     return " ".join(s)
