@@ -64,9 +64,7 @@ class DeletionInsertion:
 
     def units_to_flip(self) -> tuple: # ((N,) units removed at the first flip, the largest k where censored; (N,) censored)
         "Each example's units-to-flip on the deletion curve; an example that never flips is censored at the largest k."
-        u = self.deletion.units_to_flip()
-        censored = u.isnan()
-        return torch.where(censored, torch.tensor(float(self.deletion.ks[-1])), u), censored
+        return self.deletion.censored_units_to_flip()
 
     def survives_all_removed(self) -> Tensor:
         "(N,) the prediction with every unit of the layer removed is the example's own: the fill alone gives its answer."

@@ -71,6 +71,12 @@ class AblationCurve:
         ks = torch.tensor(self.ks, dtype=torch.float)
         return torch.where(first >= 0, ks[first.clamp_min(0)], torch.tensor(float("nan")))
 
+    def censored_units_to_flip(self) -> tuple: # ((N,) units to flip, the largest k where none flips; (N,) censored)
+        "Each example's units to flip, with an example that never flips counted at the largest k (censored), not dropped."
+        u = self.units_to_flip()
+        censored = u.isnan()
+        return torch.where(censored, torch.tensor(float(max(self.ks))), u), censored
+
     def summary(self) -> dict:
         "Mean, median and max units to flip over the examples that flip, and how many never flip within `ks`."
         u = self.units_to_flip(); f = u[~u.isnan()]

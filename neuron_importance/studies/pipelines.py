@@ -138,6 +138,11 @@ def _shown(path: Path) -> str:
     if path.parent.resolve() != cache_dir().resolve(): return str(path)
     return f"{'$NEURON_IMPORTANCE_CACHE' if os.environ.get('NEURON_IMPORTANCE_CACHE') else '~/.cache/neuron_importance'}/{path.name}"
 
+def _both_signs(cond: Tensor) -> int:
+    "How many units take both signs of conductance across the examples (`sign_summary`): the division-of-labour count."
+    from neuron_importance.studies.textcnn import sign_summary
+    return sign_summary(cond)["both_signs"]
+
 def run_textcnn(out: str | Path = "report", # folder for report.md and the figures
                 quick: bool = False, # 6,000 sentences, 2 epochs, fewer examples: a smoke run
                 csv: Optional[str] = None, # your CSV with text,label columns; None: the embedded corpus
@@ -196,9 +201,8 @@ def run_textcnn(out: str | Path = "report", # folder for report.md and the figur
     torch.manual_seed(seed)
     untrained, ctrl_ids = tc.TextCNN(len(data.vocab)).eval(), cond_ids[:size["control"]]
     ctrl = conductance_per_target(untrained, ctrl_ids, "pooled", heads, steps=steps, **tc.TEXT)
-    both = lambda c: tc.sign_summary(c)["both_signs"]
     control = {h: dict(trained=tc.sign_summary(cond[h]["pooled"][:len(ctrl_ids)]), untrained=tc.sign_summary(ctrl[h]["pooled"]),
-                       difference=statistic_difference(cond[h]["pooled"][:len(ctrl_ids)], ctrl[h]["pooled"], both, seed=seed))
+                       difference=statistic_difference(cond[h]["pooled"][:len(ctrl_ids)], ctrl[h]["pooled"], _both_signs, seed=seed))
                for h in tc.HEADS}
     fig, axes = plt.subplots(2, 1, figsize=(DOCS_WIDTH, 6.5), layout="constrained")
     for ax, h in zip(axes, tc.HEADS): tc.plot_signs(cond[h]["pooled"], f"{h} head: sign of pooled-filter conductance", ax=ax, max_rows=SIGN_ROWS)
@@ -356,7 +360,7 @@ def run_minilm(out: str | Path = "minilm_report", # folder for report.md and the
         cc = layer_conductance(control, ex["input_ids"], list(ml.MLP_LAYERS), target=h, **explain)
         shuffled = torch.stack([cc[l].sum(1) for l in ml.MLP_LAYERS], 1).flatten(1)
         labour[head] = dict(trained=sign_summary(neuron[head].flatten(1)), control=sign_summary(shuffled),
-                            difference=statistic_difference(neuron[head].flatten(1), shuffled, lambda c: sign_summary(c)["both_signs"], seed=seed))
+                            difference=statistic_difference(neuron[head].flatten(1), shuffled, _both_signs, seed=seed))
     del control
     _stage(4, n, "negation probe", t0)
     with torch.no_grad(): prob = torch.sigmoid(model(**ml.encode(tokenizer, list(PHRASES))))

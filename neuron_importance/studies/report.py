@@ -27,12 +27,6 @@ def labour_sentence(difference: dict, # head -> `Interval` of (both-signs count,
             f"trained model with one control: the interval is over the {examples}, not over training seeds, so it says nothing about "
             "what training does in general.")
 
-def _censored(curve) -> Tensor:
-    "(N,) units removed at each example's first flip; the largest k where none flips (censored there)."
-    import torch
-    u = curve.units_to_flip()
-    return torch.where(u.isnan(), torch.full_like(u, float(max(curve.ks))), u)
-
 def flip_sentence(curves: dict, # measure -> `AblationCurve` on the same examples (one of them "random")
                   head: str, # which head was ablated
                   units: str = "filters", # what the units are called
@@ -40,12 +34,12 @@ def flip_sentence(curves: dict, # measure -> `AblationCurve` on the same example
                  ) -> str:
     "Which measure's order flips the head's answer soonest: censored means, and paired comparisons with every other measure and random."
     from neuron_importance.statistics import compare
-    to_flip = {m: _censored(c) for m, c in curves.items()}
+    to_flip = {m: c.censored_units_to_flip()[0] for m, c in curves.items()}
     measures = [m for m in curves if m != "random"]
     if not measures: raise ValueError("curves holds only the random control: give at least one measure's AblationCurve.")
     best = min(measures, key=lambda m: to_flip[m].mean().item())
     b, n, top = curves[best].summary(), len(to_flip[best]), int(max(curves[best].ks))
-    if len(to_flip[best]) < 2: return f"Only {n} {examples[:-1]} could be ablated on the {head} head: too few for a comparison."
+    if n < 2: return f"Only {n} {examples[:-1]} could be ablated on the {head} head: too few for a comparison."
     if not b["flipped"]: return f"No measure's order flips the {head} head's answer within {top} {units}."
     vs = {m: compare(to_flip[best], to_flip[m], (best, m), higher_is_better=False) for m in curves if m != best}
     soonest = all(c.winner == best for m, c in vs.items() if m != "random")
